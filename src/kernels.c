@@ -1,0 +1,241 @@
+/* Portable C kernels (the reference path): a register-blocked matrix product over row
+ * pointers, convolutions expressed through it, the LSTM recurrence and activations. Every
+ * output element is computed by exactly one thread in a fixed order, so results do not depend
+ * on the thread count. */
+#include "kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define MB 4  /* rows of C per micro-tile */
+#define NB 32 /* columns of C per micro-tile */
+
+/* One MB x NB tile with all K accumulated in registers (the compiler vectorises over c). */
+static void gemm_tile_full(int K, const float *A, int lda, const float *const *B, int n0,
+                           const float *bias, int m0, float *C, int ldc)
+{
+    float acc[MB][NB];
+    for (int r = 0; r < MB; r++) {
+        float b0 = bias ? bias[m0 + r] : 0.0f;
+        for (int c = 0; c < NB; c++)
+            acc[r][c] = b0;
+    }
+    const float *a0 = A + (size_t)(m0 + 0) * lda, *a1 = A + (size_t)(m0 + 1) * lda;
+    const float *a2 = A + (size_t)(m0 + 2) * lda, *a3 = A + (size_t)(m0 + 3) * lda;
+    for (int k = 0; k < K; k++) {
+        const float *b = B[k] + n0;
+        const float w0 = a0[k], w1 = a1[k], w2 = a2[k], w3 = a3[k];
+        for (int c = 0; c < NB; c++) {
+            acc[0][c] += w0 * b[c];
+            acc[1][c] += w1 * b[c];
+            acc[2][c] += w2 * b[c];
+            acc[3][c] += w3 * b[c];
+        }
+    }
+    for (int r = 0; r < MB; r++)
+        memcpy(C + (size_t)(m0 + r) * ldc + n0, acc[r], sizeof acc[r]);
+}
+
+/* Any tile at the edges: mb <= MB rows, nb <= NB columns. */
+static void gemm_tile_edge(int mb, int nb, int K, const float *A, int lda,
+                           const float *const *B, int n0, const float *bias, int m0, float *C,
+                           int ldc)
+{
+    for (int r = 0; r < mb; r++) {
+        float acc[NB];
+        float b0 = bias ? bias[m0 + r] : 0.0f;
+        for (int c = 0; c < nb; c++)
+            acc[c] = b0;
+        const float *a = A + (size_t)(m0 + r) * lda;
+        for (int k = 0; k < K; k++) {
+            const float *b = B[k] + n0;
+            const float w = a[k];
+            for (int c = 0; c < nb; c++)
+                acc[c] += w * b[c];
+        }
+        memcpy(C + (size_t)(m0 + r) * ldc + n0, acc, (size_t)nb * sizeof(float));
+    }
+}
+
+void ecl_k_gemm_rows(int M, int N, int K, const float *A, int lda, const float *const *B,
+                     const float *bias, float *C, int ldc, int n_threads)
+{
+    const int m_tiles = (M + MB - 1) / MB, n_tiles = (N + NB - 1) / NB;
+    const long tiles = (long)m_tiles * n_tiles;
+    const double work = (double)M * N * K;
+    (void)n_threads;
+    (void)work;
+    /* Column tiles outermost so that concurrent threads share the same B panel. */
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && work > 2e5)
+    for (long tile = 0; tile < tiles; tile++) {
+        const int m0 = (int)(tile % m_tiles) * MB, n0 = (int)(tile / m_tiles) * NB;
+        const int mb = M - m0 < MB ? M - m0 : MB, nb = N - n0 < NB ? N - n0 : NB;
+        if (mb == MB && nb == NB)
+            gemm_tile_full(K, A, lda, B, n0, bias, m0, C, ldc);
+        else
+            gemm_tile_edge(mb, nb, K, A, lda, B, n0, bias, m0, C, ldc);
+    }
+}
+
+size_t ecl_k_conv1d_scratch_floats(int c_in, int len_in, int stride)
+{
+    /* Phase-split copy of the input for strided convolutions (+ NB slack per row). */
+    return stride > 1 ? (size_t)c_in * ((size_t)len_in + (size_t)stride * (NB + 1)) : 0;
+}
+
+size_t ecl_k_conv1d_scratch_ptrs(int c_in, int kernel) { return (size_t)c_in * kernel; }
+
+void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, const float *w,
+                  const float *bias, int c_out, int kernel, int stride, int dilation,
+                  float *y, int t_out, float *scratch, const float **ptrs, int n_threads)
+{
+    if (stride == 1) {
+        for (int i = 0; i < c_in; i++)
+            for (int j = 0; j < kernel; j++)
+                ptrs[i * kernel + j] = x + (size_t)i * x_stride + (size_t)j * dilation;
+    } else {
+        /* phase p holds x[i][u*stride + p]; tap offset o = j*dilation reads phase o % stride
+         * at u + o / stride, a contiguous row. */
+        const int phase_len = (x_len + stride - 1) / stride;
+        for (int p = 0; p < stride; p++)
+            for (int i = 0; i < c_in; i++) {
+                float *dst = scratch + ((size_t)p * c_in + i) * phase_len;
+                const float *src = x + (size_t)i * x_stride;
+                for (int u = 0; u < phase_len; u++) {
+                    const long pos = (long)u * stride + p;
+                    dst[u] = pos < x_len ? src[pos] : 0.0f;
+                }
+            }
+        for (int i = 0; i < c_in; i++)
+            for (int j = 0; j < kernel; j++) {
+                const int off = j * dilation;
+                ptrs[i * kernel + j] =
+                    scratch + ((size_t)(off % stride) * c_in + i) * phase_len + off / stride;
+            }
+    }
+    ecl_k_gemm_rows(c_out, t_out, c_in * kernel, w, c_in * kernel, ptrs, bias, y, t_out,
+                    n_threads);
+}
+
+int ecl_k_convtr_taps(int kernel, int stride) { return (kernel + stride - 1) / stride; }
+
+void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int stride,
+                           float *w_phase)
+{
+    const int taps = ecl_k_convtr_taps(kernel, stride);
+    for (int r = 0; r < stride; r++)
+        for (int o = 0; o < c_out; o++)
+            for (int i = 0; i < c_in; i++)
+                for (int q = 0; q < taps; q++) {
+                    const int j = r + q * stride;
+                    w_phase[(((size_t)r * c_out + o) * c_in + i) * taps + q] =
+                        j < kernel ? w[((size_t)i * c_out + o) * kernel + j] : 0.0f;
+                }
+}
+
+size_t ecl_k_convtr_scratch_floats(int c_in, int c_out, int t_in, int kernel, int stride)
+{
+    const int taps = ecl_k_convtr_taps(kernel, stride);
+    const size_t padded = (size_t)t_in + 2 * (size_t)(taps - 1) + NB;
+    const size_t phase_out = (size_t)t_in + taps;
+    return (size_t)c_in * padded + (size_t)c_out * phase_out;
+}
+
+size_t ecl_k_convtr_scratch_ptrs(int c_in, int kernel, int stride)
+{
+    return (size_t)c_in * ecl_k_convtr_taps(kernel, stride);
+}
+
+void ecl_k_convtr1d(const float *x, int c_in, int t_in, const float *w_phase, const float *bias,
+                    int c_out, int kernel, int stride, float *y, float *scratch,
+                    const float **ptrs, int n_threads)
+{
+    const int taps = ecl_k_convtr_taps(kernel, stride);
+    const int y_len = (t_in - 1) * stride + kernel;
+    const size_t padded = (size_t)t_in + 2 * (size_t)(taps - 1) + NB;
+    float *xz = scratch, *phase_out = scratch + (size_t)c_in * padded;
+    /* xz[i][v] = x[i][v - (taps-1)], zero outside, so output phase sample u reads
+     * x[i][u - q] at xz[i] + (taps-1) - q + u. */
+    for (int i = 0; i < c_in; i++) {
+        float *row = xz + (size_t)i * padded;
+        memset(row, 0, padded * sizeof(float));
+        memcpy(row + taps - 1, x + (size_t)i * t_in, (size_t)t_in * sizeof(float));
+        for (int q = 0; q < taps; q++)
+            ptrs[i * taps + q] = row + (taps - 1) - q;
+    }
+    for (int r = 0; r < stride; r++) {
+        const int u_len = (y_len - r + stride - 1) / stride;
+        const float *a = w_phase + (size_t)r * c_out * c_in * taps;
+        ecl_k_gemm_rows(c_out, u_len, c_in * taps, a, c_in * taps, ptrs, bias, phase_out, u_len,
+                        n_threads);
+        for (int o = 0; o < c_out; o++) {
+            const float *src = phase_out + (size_t)o * u_len;
+            float *dst = y + (size_t)o * y_len + r;
+            for (int u = 0; u < u_len; u++)
+                dst[(size_t)u * stride] = src[u];
+        }
+    }
+}
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh, float *h, float *c,
+                     float *z_tmp, int n_threads)
+{
+    const int rows = 4 * hidden;
+    (void)n_threads;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && hidden >= 128)
+    for (int r = 0; r < rows; r++) {
+        const float *wr = w_hh + (size_t)r * hidden;
+        float acc = 0.0f;
+        for (int k = 0; k < hidden; k++)
+            acc += wr[k] * h[k];
+        z_tmp[r] = zx[r] + acc;
+    }
+    for (int k = 0; k < hidden; k++) {
+        const float ig = sigmoidf(z_tmp[k]);
+        const float fg = sigmoidf(z_tmp[hidden + k]);
+        const float gg = tanhf(z_tmp[2 * hidden + k]);
+        const float og = sigmoidf(z_tmp[3 * hidden + k]);
+        c[k] = fg * c[k] + ig * gg;
+        h[k] = og * tanhf(c[k]);
+    }
+}
+
+void ecl_k_elu(float *x, size_t n, float alpha)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(x[i] > 0.0f))
+            x[i] = alpha * (expf(x[i]) - 1.0f);
+}
+
+void ecl_k_elu_copy(const float *src, float *dst, size_t n, float alpha)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i] > 0.0f ? src[i] : alpha * (expf(src[i]) - 1.0f);
+}
+
+void ecl_k_group_norm1(float *x, int channels, int len, const float *gamma, const float *beta,
+                       float eps)
+{
+    const size_t n = (size_t)channels * len;
+    double sum = 0.0, sq = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += x[i];
+    const double mean = sum / (double)n;
+    for (size_t i = 0; i < n; i++) {
+        const double d = x[i] - mean;
+        sq += d * d;
+    }
+    const float rstd = (float)(1.0 / sqrt(sq / (double)n + eps));
+    for (int ch = 0; ch < channels; ch++) {
+        const float a = rstd * gamma[ch], b = beta[ch] - (float)mean * a;
+        float *row = x + (size_t)ch * len;
+        for (int t = 0; t < len; t++)
+            row[t] = row[t] * a + b;
+    }
+}

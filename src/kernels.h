@@ -1,0 +1,55 @@
+/* The kernel layer: every numeric primitive the model code uses (matrix products, 1-D
+ * convolutions, transposed convolutions, the LSTM recurrence, activations, norms). Model code
+ * (seanet.c, rvq.c, ...) calls these and never reimplements them, so that ISA-specific paths
+ * can later be slotted in here alone. Tensors are planar [channels][time], row-major float32. */
+#ifndef ECL_KERNELS_H
+#define ECL_KERNELS_H
+
+#include <stddef.h>
+
+/* C[m][n] = (bias ? bias[m] : 0) + sum_k A[m*lda + k] * B[k][n] for m < M, n < N.
+ * B is given as K row pointers, each to at least N contiguous floats, so that shifted or
+ * phase-split views of a signal serve as rows without copying. OpenMP over rows of C. */
+void ecl_k_gemm_rows(int M, int N, int K, const float *A, int lda, const float *const *B,
+                     const float *bias, float *C, int ldc, int n_threads);
+
+/* Scratch (in floats, and row pointers) that ecl_k_conv1d needs. */
+size_t ecl_k_conv1d_scratch_floats(int c_in, int len_in, int stride);
+size_t ecl_k_conv1d_scratch_ptrs(int c_in, int kernel);
+
+/* y[o][t] = bias[o] + sum_i sum_j w[o][i][j] * x[i][t*stride + j*dilation], t < t_out.
+ * x: [c_in][x_stride] already padded (needs (t_out-1)*stride + (k-1)*dilation + 1 samples);
+ * w: [c_out][c_in][k]; y: [c_out][t_out]. */
+void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, const float *w,
+                  const float *bias, int c_out, int kernel, int stride, int dilation,
+                  float *y, int t_out, float *scratch, const float **ptrs, int n_threads);
+
+/* Weights of a transposed conv re-laid for the polyphase form: w_phase[r][o][i][q] =
+ * w[i][o][r + q*stride] (zero where r + q*stride >= kernel), q < ecl_k_convtr_taps(). */
+int ecl_k_convtr_taps(int kernel, int stride);
+void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int stride,
+                           float *w_phase);
+size_t ecl_k_convtr_scratch_floats(int c_in, int c_out, int t_in, int kernel, int stride);
+size_t ecl_k_convtr_scratch_ptrs(int c_in, int kernel, int stride);
+
+/* Full transposed convolution: y[o][t*stride + j] += x[i][t] * w[i][o][j] plus bias[o];
+ * y: [c_out][(t_in-1)*stride + kernel], computed per output phase without scattered writes. */
+void ecl_k_convtr1d(const float *x, int c_in, int t_in, const float *w_phase, const float *bias,
+                    int c_out, int kernel, int stride, float *y, float *scratch,
+                    const float **ptrs, int n_threads);
+
+/* One LSTM step for a batch-projected input: z = zx (precomputed W_ih x + b_ih + b_hh, [4H]) +
+ * W_hh h; gates i, f, g, o in PyTorch order; updates h and c ([H]) in place. z_tmp: [4H]. */
+void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh, float *h, float *c,
+                     float *z_tmp, int n_threads);
+
+/* In-place ELU with alpha: x > 0 ? x : alpha * (exp(x) - 1). */
+void ecl_k_elu(float *x, size_t n, float alpha);
+/* dst = ELU(src). */
+void ecl_k_elu_copy(const float *src, float *dst, size_t n, float alpha);
+
+/* GroupNorm with one group over [c][t]: (x - mean) / sqrt(var + eps) * gamma[c] + beta[c]. */
+void ecl_k_group_norm1(float *x, int channels, int len, const float *gamma, const float *beta,
+                       float eps);
+
+#endif

@@ -1,0 +1,83 @@
+/* Error strings, version, message formatting and aligned allocation. */
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ECL_STR2(x) #x
+#define ECL_STR(x) ECL_STR2(x)
+
+const char *encodec_version(void)
+{
+    return ECL_STR(ENCODEC_VERSION_MAJOR) "." ECL_STR(ENCODEC_VERSION_MINOR) "." ECL_STR(
+        ENCODEC_VERSION_PATCH);
+}
+
+const char *encodec_strerror(int error)
+{
+    switch (error) {
+    case ENCODEC_OK: return "success";
+    case ENCODEC_EINVAL: return "invalid argument";
+    case ENCODEC_ENOMEM: return "out of memory";
+    case ENCODEC_EIO: return "cannot read file";
+    case ENCODEC_ESTATE: return "call not allowed in the current state";
+    case ENCODEC_EBANDWIDTH: return "bandwidth not offered by the model";
+    case ENCODEC_EBUFFER: return "output buffer too small";
+    case ENCODEC_EUNSUPPORTED: return "not supported for this model";
+    case ENCODEC_ECODE: return "code value or codebook count out of range";
+    case ENCODEC_EWEIGHTS_TRUNCATED: return "weights file truncated";
+    case ENCODEC_EWEIGHTS_HEADER: return "weights file header length invalid";
+    case ENCODEC_EWEIGHTS_JSON: return "weights file header is not valid JSON";
+    case ENCODEC_EWEIGHTS_DTYPE: return "weights file has a tensor of unsupported dtype";
+    case ENCODEC_EWEIGHTS_SHAPE: return "weights file has a tensor of the wrong shape";
+    case ENCODEC_EWEIGHTS_OFFSET: return "weights file has tensor data outside the file";
+    case ENCODEC_EWEIGHTS_OVERLAP: return "weights file has overlapping tensors";
+    case ENCODEC_EWEIGHTS_MISSING: return "weights file lacks a required tensor";
+    case ENCODEC_EWEIGHTS_CONFIG: return "weights file configuration missing or invalid";
+    case ENCODEC_EWEIGHTS_VALUE: return "weights file has a NaN or infinite value";
+    case ENCODEC_EECDC_MAGIC: return "not an .ecdc stream";
+    case ENCODEC_EECDC_VERSION: return "unsupported .ecdc version";
+    case ENCODEC_EECDC_HEADER: return ".ecdc header invalid";
+    case ENCODEC_EECDC_MODEL: return ".ecdc stream does not match the model";
+    case ENCODEC_EECDC_TRUNCATED: return ".ecdc stream truncated";
+    case ENCODEC_EECDC_TRAILING: return ".ecdc stream has trailing bytes";
+    default: return "unknown error";
+    }
+}
+
+int ecl_fail(char *msg, size_t msg_size, int error, const char *fmt, ...)
+{
+    if (msg && msg_size > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, msg_size, fmt, ap);
+        va_end(ap);
+    }
+    return error;
+}
+
+int ecl_mul_size(size_t a, size_t b, size_t *out)
+{
+    if (b != 0 && a > SIZE_MAX / b)
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+void *ecl_calloc(size_t n, size_t size)
+{
+    size_t bytes;
+    if (!ecl_mul_size(n, size, &bytes) || bytes > SIZE_MAX - 64)
+        return NULL;
+    bytes = (bytes + 63) & ~(size_t)63;
+    if (bytes == 0)
+        bytes = 64;
+    void *p = aligned_alloc(64, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+void ecl_free(void *p) { free(p); }

@@ -1,0 +1,25 @@
+/* Small helpers shared by the whole library: error messages into caller buffers, aligned
+ * allocation, integer arithmetic with overflow checks. */
+#ifndef ECL_UTIL_H
+#define ECL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "encodec.h"
+
+/* snprintf into msg if msg is non-NULL and msg_size > 0; returns error unchanged so that
+ * `return ecl_fail(msg, n, ENCODEC_EX, "...", ...)` reads naturally. */
+int ecl_fail(char *msg, size_t msg_size, int error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* 64-byte aligned, zeroed allocation (NULL on failure or overflow); free with ecl_free. */
+void *ecl_calloc(size_t n, size_t size);
+void ecl_free(void *p);
+
+/* a * b into *out; returns 0 on overflow. */
+int ecl_mul_size(size_t a, size_t b, size_t *out);
+
+static inline size_t ecl_ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+#endif

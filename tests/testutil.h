@@ -1,0 +1,46 @@
+/* Helpers for the cmocka tests: test-data paths, whole-file reads, golden tensors. Every helper
+ * fails the current test (cmocka fail_msg) instead of returning an error. */
+#ifndef ENCODEC_TESTUTIL_H
+#define ENCODEC_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "encodec.h"
+
+/* Path of a file in tests/data (returned string is malloc'd; free it). */
+char *tu_data_path(const char *name);
+/* Whole file into a malloc'd buffer; *len receives its size. */
+uint8_t *tu_read_file(const char *path, size_t *len);
+/* Write a buffer to a file. */
+void tu_write_file(const char *path, const void *data, size_t len);
+/* A fresh temporary directory (malloc'd path); removed with tu_rmtree. */
+char *tu_tmpdir(void);
+void tu_rmtree(const char *path);
+
+/* A golden test-vector file (e.g. "tiny24.golden.safetensors") opened from tests/data. */
+typedef struct tu_golden tu_golden;
+tu_golden *tu_golden_open(const char *name);
+void tu_golden_close(tu_golden *g);
+/* Tensor by name as an aligned copy owned by g; shape (up to 8 dims) and n_dims optional.
+ * Fails the test if absent or of another dtype. n_elements optional. */
+const float *tu_golden_f32(tu_golden *g, const char *name, int64_t *shape, int *n_dims,
+                           size_t *n_elements);
+const int32_t *tu_golden_i32(tu_golden *g, const char *name, int64_t *shape, int *n_dims,
+                             size_t *n_elements);
+const uint8_t *tu_golden_u8(tu_golden *g, const char *name, size_t *n_elements);
+/* 1 if the golden file has a tensor of that name. */
+int tu_golden_has(tu_golden *g, const char *name);
+/* String value from the golden file's __metadata__, or NULL. */
+const char *tu_golden_metadata(tu_golden *g, const char *key);
+
+/* Max |a - b| over n floats. */
+double tu_max_abs_diff(const float *a, const float *b, size_t n);
+
+/* Load a model from tests/data, failing the test on error. */
+encodec_model *tu_load_model(const char *name);
+
+#endif
