@@ -11,8 +11,12 @@
 #include <omp.h>
 #endif
 
+#ifndef MB
 #define MB 4  /* rows of C per micro-tile */
-#define NB 32 /* columns of C per micro-tile */
+#endif
+#ifndef NB
+#define NB 8 /* columns of C per micro-tile */
+#endif
 
 /* One MB x NB tile with all K accumulated in registers (the compiler vectorises over c). */
 static void gemm_tile_full(int K, const float *A, int lda, const float *const *B, int n0,
@@ -24,16 +28,13 @@ static void gemm_tile_full(int K, const float *A, int lda, const float *const *B
         for (int c = 0; c < NB; c++)
             acc[r][c] = b0;
     }
-    const float *a0 = A + (size_t)(m0 + 0) * lda, *a1 = A + (size_t)(m0 + 1) * lda;
-    const float *a2 = A + (size_t)(m0 + 2) * lda, *a3 = A + (size_t)(m0 + 3) * lda;
+    const float *a = A + (size_t)m0 * lda;
     for (int k = 0; k < K; k++) {
         const float *b = B[k] + n0;
-        const float w0 = a0[k], w1 = a1[k], w2 = a2[k], w3 = a3[k];
-        for (int c = 0; c < NB; c++) {
-            acc[0][c] += w0 * b[c];
-            acc[1][c] += w1 * b[c];
-            acc[2][c] += w2 * b[c];
-            acc[3][c] += w3 * b[c];
+        for (int r = 0; r < MB; r++) {
+            const float w = a[(size_t)r * lda + k];
+            for (int c = 0; c < NB; c++)
+                acc[r][c] += w * b[c];
         }
     }
     for (int r = 0; r < MB; r++)
@@ -183,18 +184,28 @@ void ecl_k_convtr1d(const float *x, int c_in, int t_in, const float *w_phase, co
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh, float *h, float *c,
+void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh_t, float *h, float *c,
                      float *z_tmp, int n_threads)
 {
     const int rows = 4 * hidden;
+    /* Column-wise accumulation over the transposed matrix: vectorises over rows without
+     * reassociating any sum, so every thread count gives the same bits. */
+    const int chunks = n_threads > 1 && hidden >= 128 ? n_threads : 1;
     (void)n_threads;
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && hidden >= 128)
-    for (int r = 0; r < rows; r++) {
-        const float *wr = w_hh + (size_t)r * hidden;
-        float acc = 0.0f;
-        for (int k = 0; k < hidden; k++)
-            acc += wr[k] * h[k];
-        z_tmp[r] = zx[r] + acc;
+#pragma omp parallel for schedule(static) num_threads(chunks) if (chunks > 1)
+    for (int part = 0; part < chunks; part++) {
+        const int r0 = (int)((long)rows * part / chunks), r1 = (int)((long)rows * (part + 1) / chunks);
+        float *z = z_tmp;
+        for (int r = r0; r < r1; r++)
+            z[r] = 0.0f;
+        for (int k = 0; k < hidden; k++) {
+            const float hk = h[k];
+            const float *col = w_hh_t + (size_t)k * rows;
+            for (int r = r0; r < r1; r++)
+                z[r] += col[r] * hk;
+        }
+        for (int r = r0; r < r1; r++)
+            z[r] = zx[r] + z[r];
     }
     for (int k = 0; k < hidden; k++) {
         const float ig = sigmoidf(z_tmp[k]);

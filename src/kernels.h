@@ -39,8 +39,9 @@ void ecl_k_convtr1d(const float *x, int c_in, int t_in, const float *w_phase, co
                     const float **ptrs, int n_threads);
 
 /* One LSTM step for a batch-projected input: z = zx (precomputed W_ih x + b_ih + b_hh, [4H]) +
- * W_hh h; gates i, f, g, o in PyTorch order; updates h and c ([H]) in place. z_tmp: [4H]. */
-void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh, float *h, float *c,
+ * W_hh h, with W_hh given transposed ([H][4H]); gates i, f, g, o in PyTorch order; updates
+ * h and c ([H]) in place. z_tmp: [4H]. */
+void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh_t, float *h, float *c,
                      float *z_tmp, int n_threads);
 
 /* In-place ELU with alpha: x > 0 ? x : alpha * (exp(x) - 1). */

@@ -419,33 +419,42 @@ static int bind_lstm(loader *ld, const char *side, int index, int dim, ecl_lstm 
     if (layers == 0)
         return ENCODEC_OK;
     ls->w_ih = model_alloc_bytes(m, (size_t)layers * sizeof(float *));
-    ls->w_hh = model_alloc_bytes(m, (size_t)layers * sizeof(float *));
+    ls->w_hh_t = model_alloc_bytes(m, (size_t)layers * sizeof(float *));
     ls->bias = model_alloc_bytes(m, (size_t)layers * sizeof(float *));
-    float *b_hh = model_alloc(m, (size_t)4 * dim);
-    if (!ls->w_ih || !ls->w_hh || !ls->bias || !b_hh)
+    if (!ls->w_ih || !ls->w_hh_t || !ls->bias)
         return alloc_fail(ld);
+    float *w_tmp = ecl_calloc((size_t)4 * dim * dim, sizeof(float)), *b_hh = w_tmp;
+    if (!w_tmp)
+        return alloc_fail(ld);
+    err = ENCODEC_OK;
     for (int l = 0; l < layers; l++) {
         ls->w_ih[l] = model_alloc(m, (size_t)4 * dim * dim);
-        ls->w_hh[l] = model_alloc(m, (size_t)4 * dim * dim);
+        ls->w_hh_t[l] = model_alloc(m, (size_t)4 * dim * dim);
         ls->bias[l] = model_alloc(m, (size_t)4 * dim);
-        if (!ls->w_ih[l] || !ls->w_hh[l] || !ls->bias[l])
-            return alloc_fail(ld);
+        if (!ls->w_ih[l] || !ls->w_hh_t[l] || !ls->bias[l]) {
+            err = alloc_fail(ld);
+            break;
+        }
         snprintf(name, sizeof name, "%s.model.%d.lstm.weight_ih_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 2, wshape, ls->w_ih[l])))
-            return err;
+            break;
         snprintf(name, sizeof name, "%s.model.%d.lstm.weight_hh_l%d", side, index, l);
-        if ((err = load_tensor(ld, name, 2, wshape, ls->w_hh[l])))
-            return err;
+        if ((err = load_tensor(ld, name, 2, wshape, w_tmp)))
+            break;
+        for (int r = 0; r < 4 * dim; r++)
+            for (int k = 0; k < dim; k++)
+                ls->w_hh_t[l][(size_t)k * 4 * dim + r] = w_tmp[(size_t)r * dim + k];
         snprintf(name, sizeof name, "%s.model.%d.lstm.bias_ih_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 1, bshape, ls->bias[l])))
-            return err;
+            break;
         snprintf(name, sizeof name, "%s.model.%d.lstm.bias_hh_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 1, bshape, b_hh)))
-            return err;
+            break;
         for (int i = 0; i < 4 * dim; i++)
             ls->bias[l][i] += b_hh[i];
     }
-    return ENCODEC_OK;
+    ecl_free(w_tmp);
+    return err;
 }
 
 static int alloc_stages(loader *ld, ecl_seanet *net)

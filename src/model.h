@@ -29,7 +29,7 @@ typedef struct {
 typedef struct {
     int dim, n_layers;
     float **w_ih;  /* [n_layers] of [4*dim][dim] */
-    float **w_hh;  /* [n_layers] of [4*dim][dim] */
+    float **w_hh_t; /* [n_layers] of [dim][4*dim]: W_hh transposed for the recurrence kernel */
     float **bias;  /* [n_layers] of [4*dim]: b_ih + b_hh */
 } ecl_lstm;
 

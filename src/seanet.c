@@ -197,7 +197,7 @@ static int lstm_forward(const ctx_t *cx, const ecl_lstm *ls, const float *x, int
         for (int t = 0; t < len; t++) {
             for (int r = 0; r < rows; r++)
                 zcol[r] = zx[(size_t)r * len + t];
-            ecl_k_lstm_step(d, zcol, ls->w_hh[l], h, c, ztmp, cx->n_threads);
+            ecl_k_lstm_step(d, zcol, ls->w_hh_t[l], h, c, ztmp, cx->n_threads);
             for (int k = 0; k < d; k++)
                 out[(size_t)k * len + t] = h[k];
         }

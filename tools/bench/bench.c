@@ -1,0 +1,131 @@
+/* encodec-bench: times whole-signal encode and decode of a synthetic signal with a given model
+ * and reports the real-time factor (processing time / audio duration), median of several runs,
+ * for each thread count asked for. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "encodec.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: encodec-bench MODEL.safetensors [-s SECONDS] [-r RUNS] [-b KBPS] "
+                    "[-t THREADS[,THREADS...]]\n"
+                    "Times whole-signal encode and decode and prints the real-time factor "
+                    "(median over RUNS).\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *model_path = NULL, *threads_arg = "1,2";
+    double seconds = 10.0, bandwidth = 6.0;
+    int runs = 5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-s") && i + 1 < argc)
+            seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "-r") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-b") && i + 1 < argc)
+            bandwidth = atof(argv[++i]);
+        else if (!strcmp(argv[i], "-t") && i + 1 < argc)
+            threads_arg = argv[++i];
+        else if (argv[i][0] == '-') {
+            usage();
+            return strcmp(argv[i], "-h") && strcmp(argv[i], "--help") ? 2 : 0;
+        } else
+            model_path = argv[i];
+    }
+    if (!model_path || seconds <= 0 || runs < 1 || runs > 1000) {
+        usage();
+        return 2;
+    }
+    char msg[512];
+    encodec_model *model;
+    int err = encodec_model_load_file(model_path, &model, msg, sizeof msg);
+    if (err) {
+        fprintf(stderr, "encodec-bench: %s\n", msg);
+        return 1;
+    }
+    const int sr = encodec_model_sample_rate(model), ch = encodec_model_channels(model);
+    const size_t n = (size_t)(seconds * sr);
+    float *pcm = malloc(n * ch * sizeof *pcm);
+    float *out = malloc((encodec_model_frames_for_samples(model, n) * 320 + 320) * ch * sizeof *out);
+    int32_t *codes = malloc(encodec_model_frames_for_samples(model, n) * 32 * sizeof *codes);
+    unsigned seed = 12345;
+    for (size_t i = 0; i < n * ch; i++) { /* a chirp with a little noise */
+        seed = seed * 1103515245u + 12345u;
+        pcm[i] = 0.3f * sinf((float)(0.002 * i + 1e-8 * (double)i * i)) +
+                 0.01f * ((float)(seed >> 8) / 16777216.0f - 0.5f);
+    }
+    encodec_encoder *enc;
+    encodec_decoder *dec;
+    if (encodec_encoder_create(model, &enc) || encodec_decoder_create(model, &dec) ||
+        encodec_encoder_set_bandwidth(enc, (float)bandwidth)) {
+        fprintf(stderr, "encodec-bench: cannot set up (bandwidth %.1f offered?)\n", bandwidth);
+        return 1;
+    }
+    printf("model %s, %.1f s of audio at %d Hz, %d channel(s), %.1f kbps, median of %d runs\n",
+           encodec_model_name(model), seconds, sr, ch, bandwidth, runs);
+    printf("%-8s %-8s %12s %12s\n", "threads", "op", "rtf", "seconds");
+    char *list = strdup(threads_arg);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        int threads = atoi(tok);
+        if (encodec_encoder_set_threads(enc, threads) || encodec_decoder_set_threads(dec, threads)) {
+            fprintf(stderr, "encodec-bench: bad thread count %s\n", tok);
+            return 2;
+        }
+        double *te = calloc((size_t)runs, sizeof *te), *td = calloc((size_t)runs, sizeof *td);
+        size_t frames = 0, got = 0;
+        for (int r = 0; r < runs; r++) {
+            double t0 = now();
+            err = encodec_encode(enc, pcm, n, codes, encodec_model_frames_for_samples(model, n),
+                                 &frames);
+            double t1 = now();
+            if (!err)
+                err = encodec_decode(dec, codes, frames, encodec_encoder_codebooks(enc), out,
+                                     frames * 320 + 320, &got);
+            double t2 = now();
+            if (err) {
+                fprintf(stderr, "encodec-bench: %s\n", encodec_strerror(err));
+                return 1;
+            }
+            te[r] = t1 - t0;
+            td[r] = t2 - t1;
+        }
+        double me = median(te, runs), md = median(td, runs);
+        printf("%-8d %-8s %12.4f %12.3f\n", threads, "encode", me / seconds, me);
+        printf("%-8d %-8s %12.4f %12.3f\n", threads, "decode", md / seconds, md);
+        free(te);
+        free(td);
+    }
+    free(list);
+    encodec_encoder_free(enc);
+    encodec_decoder_free(dec);
+    encodec_model_free(model);
+    free(pcm);
+    free(out);
+    free(codes);
+    return 0;
+}
