@@ -24,9 +24,9 @@
  *   }
  *   encodec_encoder *enc; encodec_encoder_create(m, &enc);
  *   encodec_encoder_set_bandwidth(enc, 6.0f);
- *   size_t n_frames = encodec_model_frames_for_samples(m, n_samples);
+ *   size_t n_frames = encodec_encoder_max_frames(enc, n_samples);
  *   int32_t *codes = malloc(n_frames * encodec_encoder_codebooks(enc) * sizeof *codes);
- *   encodec_encode(enc, pcm, n_samples, codes, n_frames, &n_frames);
+ *   encodec_encode(enc, pcm, n_samples, codes, NULL, n_frames, &n_frames);
  *   ...
  *   encodec_encoder_free(enc); encodec_model_free(m);
  */
@@ -167,17 +167,54 @@ ENCODEC_API int encodec_encoder_codebooks(const encodec_encoder *encoder);
 ENCODEC_API int encodec_encoder_set_threads(encodec_encoder *encoder, int n_threads);
 
 /**
- * Encode a whole signal (one segment for the 24 kHz model) to codes, exactly as the reference
- * encodes a file in one piece. Allocates its working memory for the duration of the call.
+ * Encode a whole signal exactly as the reference encodes a file in one piece (for segmented
+ * models: 1 s segments with their volume scales). Equivalent to reset + push + flush; the
+ * encoder is left reset.
  * @param pcm        interleaved samples, n_samples per channel (n_samples >= 1)
  * @param codes      output, frame-major, room for max_frames * encodec_encoder_codebooks()
- * @param max_frames capacity of codes in frames; must be >= encodec_model_frames_for_samples()
+ * @param scales     optional (NULL allowed): receives one value per frame, the volume scale
+ *                   of the frame's segment (1.0 for models without normalisation)
+ * @param max_frames capacity of codes in frames; at least encodec_encoder_max_frames(enc, n)
  * @param n_frames   receives the number of frames written
- * @return ENCODEC_OK, ENCODEC_EINVAL, ENCODEC_EBUFFER, ENCODEC_EUNSUPPORTED (segmented models
- *         until supported) or ENCODEC_ENOMEM
+ * @return ENCODEC_OK, ENCODEC_EINVAL or ENCODEC_EBUFFER (nothing consumed)
  */
 ENCODEC_API int encodec_encode(encodec_encoder *encoder, const float *pcm, size_t n_samples,
-                               int32_t *codes, size_t max_frames, size_t *n_frames);
+                               int32_t *codes, float *scales, size_t max_frames,
+                               size_t *n_frames);
+
+/**
+ * Streaming: push any number of samples (0 allowed) and receive every code frame that is now
+ * complete. The concatenated frames of all pushes and the flush are identical to
+ * encodec_encode() of the concatenated samples. No allocation, lock, log or I/O.
+ * Arguments as encodec_encode(); max_frames must be at least
+ * encodec_encoder_max_frames(encoder, n_samples) or nothing is consumed (ENCODEC_EBUFFER).
+ * @return ENCODEC_OK, ENCODEC_EINVAL, ENCODEC_EBUFFER, or ENCODEC_ESTATE after a flush
+ */
+ENCODEC_API int encodec_encoder_push(encodec_encoder *encoder, const float *pcm,
+                                     size_t n_samples, int32_t *codes, float *scales,
+                                     size_t max_frames, size_t *n_frames);
+/**
+ * End the stream: emit the remaining frames (with the reference's end-of-signal padding).
+ * Further pushes fail with ENCODEC_ESTATE until encodec_encoder_reset(); a second flush
+ * returns no frames.
+ */
+ENCODEC_API int encodec_encoder_flush(encodec_encoder *encoder, int32_t *codes, float *scales,
+                                      size_t max_frames, size_t *n_frames);
+/** Start a new stream (keeps bandwidth and threads). */
+ENCODEC_API int encodec_encoder_reset(encodec_encoder *encoder);
+/** Most frames that a push of n_samples (or a flush, n_samples = 0) can return now. */
+ENCODEC_API size_t encodec_encoder_max_frames(const encodec_encoder *encoder, size_t n_samples);
+/**
+ * Delay of the encoder in samples per channel. start-up: samples a new stream needs before
+ * its first frame comes out (the reference's reflect padding mirrors samples that come later).
+ * steady: samples between the end of a frame's hop and the push that returns it once running
+ * (0 for causal models: a frame is returned by the push that completes its hop). Segmented
+ * models return whole segments: both are a segment. Either pointer may be NULL.
+ */
+ENCODEC_API int encodec_encoder_latency(const encodec_encoder *encoder, size_t *startup,
+                                        size_t *steady);
+/** Bytes of per-stream state and buffers held by the encoder (fixed at create). */
+ENCODEC_API size_t encodec_encoder_state_size(const encodec_encoder *encoder);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Decoder                                                                                      */
@@ -193,17 +230,47 @@ ENCODEC_API void encodec_decoder_free(encodec_decoder *decoder);
 ENCODEC_API int encodec_decoder_set_threads(encodec_decoder *decoder, int n_threads);
 
 /**
- * Decode whole-signal codes to audio: n_frames * hop_length samples per channel (the caller
- * trims to the original length). Allocates its working memory for the duration of the call.
+ * Decode whole-signal codes to audio: n_frames * hop_length samples per channel for
+ * unsegmented models (the caller trims to the original length; for segmented models the
+ * overlap-added length). Equivalent to reset + push + flush; the decoder is left reset.
  * @param codes        frame-major codes, n_frames * n_codebooks values in [0, bins)
+ * @param scales       one volume scale per frame (as returned by the encoder); NULL means 1.0,
+ *                     which is right for models without normalisation
  * @param n_codebooks  1 .. encodec_model_max_codebooks()
- * @param pcm          output, interleaved, room for max_samples samples per channel
+ * @param pcm          output, interleaved, room for max_samples samples per channel; at
+ *                     least encodec_decoder_max_samples(decoder, n_frames)
  * @param n_samples    receives the samples per channel written
- * @return ENCODEC_OK, ENCODEC_EINVAL, ENCODEC_ECODE, ENCODEC_EBUFFER or ENCODEC_ENOMEM
+ * @return ENCODEC_OK, ENCODEC_EINVAL, ENCODEC_ECODE or ENCODEC_EBUFFER (nothing consumed)
  */
-ENCODEC_API int encodec_decode(encodec_decoder *decoder, const int32_t *codes, size_t n_frames,
-                               int n_codebooks, float *pcm, size_t max_samples,
-                               size_t *n_samples);
+ENCODEC_API int encodec_decode(encodec_decoder *decoder, const int32_t *codes,
+                               const float *scales, size_t n_frames, int n_codebooks, float *pcm,
+                               size_t max_samples, size_t *n_samples);
+
+/**
+ * Streaming: push code frames (0 allowed) and receive all audio that is final. The
+ * concatenated output of all pushes and the flush equals encodec_decode() of all frames. The
+ * number of codebooks may differ between pushes. No allocation, lock, log or I/O.
+ * @return as encodec_decode(), or ENCODEC_ESTATE after a flush
+ */
+ENCODEC_API int encodec_decoder_push(encodec_decoder *decoder, const int32_t *codes,
+                                     const float *scales, size_t n_frames, int n_codebooks,
+                                     float *pcm, size_t max_samples, size_t *n_samples);
+/** End the stream and emit the remaining audio; see encodec_encoder_flush(). */
+ENCODEC_API int encodec_decoder_flush(encodec_decoder *decoder, float *pcm, size_t max_samples,
+                                      size_t *n_samples);
+/** Start a new stream (keeps threads). */
+ENCODEC_API int encodec_decoder_reset(encodec_decoder *decoder);
+/** Most samples per channel that a push of n_frames (or a flush, 0) can return now. */
+ENCODEC_API size_t encodec_decoder_max_samples(const encodec_decoder *decoder, size_t n_frames);
+/**
+ * Delay of the decoder. startup: frames a new stream needs before the first audio comes out.
+ * steady: frames of delay once running (0 for causal models: a frame's audio is returned by
+ * the push that delivers the frame). Segmented models decode whole segments.
+ */
+ENCODEC_API int encodec_decoder_latency(const encodec_decoder *decoder, size_t *startup,
+                                        size_t *steady);
+/** Bytes of per-stream state and buffers held by the decoder (fixed at create). */
+ENCODEC_API size_t encodec_decoder_state_size(const encodec_decoder *decoder);
 
 /* ------------------------------------------------------------------------------------------ */
 /* .ecdc files                                                                                  */

@@ -138,45 +138,22 @@ void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int 
                 }
 }
 
-size_t ecl_k_convtr_scratch_floats(int c_in, int c_out, int t_in, int kernel, int stride)
+void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float *w_phase,
+                    const float *bias, int c_out, int kernel, int stride, float *y, int y_stride,
+                    float *scratch, const float **ptrs, int n_threads)
 {
     const int taps = ecl_k_convtr_taps(kernel, stride);
-    const size_t padded = (size_t)t_in + 2 * (size_t)(taps - 1) + NB;
-    const size_t phase_out = (size_t)t_in + taps;
-    return (size_t)c_in * padded + (size_t)c_out * phase_out;
-}
-
-size_t ecl_k_convtr_scratch_ptrs(int c_in, int kernel, int stride)
-{
-    return (size_t)c_in * ecl_k_convtr_taps(kernel, stride);
-}
-
-void ecl_k_convtr1d(const float *x, int c_in, int t_in, const float *w_phase, const float *bias,
-                    int c_out, int kernel, int stride, float *y, float *scratch,
-                    const float **ptrs, int n_threads)
-{
-    const int taps = ecl_k_convtr_taps(kernel, stride);
-    const int y_len = (t_in - 1) * stride + kernel;
-    const size_t padded = (size_t)t_in + 2 * (size_t)(taps - 1) + NB;
-    float *xz = scratch, *phase_out = scratch + (size_t)c_in * padded;
-    /* xz[i][v] = x[i][v - (taps-1)], zero outside, so output phase sample u reads
-     * x[i][u - q] at xz[i] + (taps-1) - q + u. */
-    for (int i = 0; i < c_in; i++) {
-        float *row = xz + (size_t)i * padded;
-        memset(row, 0, padded * sizeof(float));
-        memcpy(row + taps - 1, x + (size_t)i * t_in, (size_t)t_in * sizeof(float));
+    /* Output phase r of frame u reads x[i][u - q]: row (i, q) starts at xh + (taps-1) - q. */
+    for (int i = 0; i < c_in; i++)
         for (int q = 0; q < taps; q++)
-            ptrs[i * taps + q] = row + (taps - 1) - q;
-    }
+            ptrs[i * taps + q] = xh + (size_t)i * x_stride + (taps - 1) - q;
     for (int r = 0; r < stride; r++) {
-        const int u_len = (y_len - r + stride - 1) / stride;
         const float *a = w_phase + (size_t)r * c_out * c_in * taps;
-        ecl_k_gemm_rows(c_out, u_len, c_in * taps, a, c_in * taps, ptrs, bias, phase_out, u_len,
-                        n_threads);
+        ecl_k_gemm_rows(c_out, n, c_in * taps, a, c_in * taps, ptrs, bias, scratch, n, n_threads);
         for (int o = 0; o < c_out; o++) {
-            const float *src = phase_out + (size_t)o * u_len;
-            float *dst = y + (size_t)o * y_len + r;
-            for (int u = 0; u < u_len; u++)
+            const float *src = scratch + (size_t)o * n;
+            float *dst = y + (size_t)o * y_stride + r;
+            for (int u = 0; u < n; u++)
                 dst[(size_t)u * stride] = src[u];
         }
     }
@@ -230,22 +207,24 @@ void ecl_k_elu_copy(const float *src, float *dst, size_t n, float alpha)
         dst[i] = src[i] > 0.0f ? src[i] : alpha * (expf(src[i]) - 1.0f);
 }
 
-void ecl_k_group_norm1(float *x, int channels, int len, const float *gamma, const float *beta,
-                       float eps)
+void ecl_k_group_norm1(float *x, int channels, int len, int stride, const float *gamma,
+                       const float *beta, float eps)
 {
     const size_t n = (size_t)channels * len;
     double sum = 0.0, sq = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += x[i];
+    for (int ch = 0; ch < channels; ch++)
+        for (int t = 0; t < len; t++)
+            sum += x[(size_t)ch * stride + t];
     const double mean = sum / (double)n;
-    for (size_t i = 0; i < n; i++) {
-        const double d = x[i] - mean;
-        sq += d * d;
-    }
+    for (int ch = 0; ch < channels; ch++)
+        for (int t = 0; t < len; t++) {
+            const double d = x[(size_t)ch * stride + t] - mean;
+            sq += d * d;
+        }
     const float rstd = (float)(1.0 / sqrt(sq / (double)n + eps));
     for (int ch = 0; ch < channels; ch++) {
         const float a = rstd * gamma[ch], b = beta[ch] - (float)mean * a;
-        float *row = x + (size_t)ch * len;
+        float *row = x + (size_t)ch * stride;
         for (int t = 0; t < len; t++)
             row[t] = row[t] * a + b;
     }

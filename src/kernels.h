@@ -29,14 +29,15 @@ void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, const float
 int ecl_k_convtr_taps(int kernel, int stride);
 void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int stride,
                            float *w_phase);
-size_t ecl_k_convtr_scratch_floats(int c_in, int c_out, int t_in, int kernel, int stride);
-size_t ecl_k_convtr_scratch_ptrs(int c_in, int kernel, int stride);
-
-/* Full transposed convolution: y[o][t*stride + j] += x[i][t] * w[i][o][j] plus bias[o];
- * y: [c_out][(t_in-1)*stride + kernel], computed per output phase without scattered writes. */
-void ecl_k_convtr1d(const float *x, int c_in, int t_in, const float *w_phase, const float *bias,
-                    int c_out, int kernel, int stride, float *y, float *scratch,
-                    const float **ptrs, int n_threads);
+/* Transposed convolution for n input frames given with their history: frame u (0 <= u < n)
+ * produces output columns u*stride + r (r < stride) of
+ *   y[o][.] = bias[o] + sum_i sum_q w[i][o][r + q*stride] * x[i][u - q],
+ * where x[i][v] (v >= -(taps-1)) is read at xh[i*x_stride + (taps-1) + v]. Output phases are
+ * computed separately, so there are no scattered accumulations. y: [c_out][y_stride].
+ * scratch: c_out * n floats; ptrs: c_in * taps. */
+void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float *w_phase,
+                    const float *bias, int c_out, int kernel, int stride, float *y, int y_stride,
+                    float *scratch, const float **ptrs, int n_threads);
 
 /* One LSTM step for a batch-projected input: z = zx (precomputed W_ih x + b_ih + b_hh, [4H]) +
  * W_hh h, with W_hh given transposed ([H][4H]); gates i, f, g, o in PyTorch order; updates
@@ -49,8 +50,9 @@ void ecl_k_elu(float *x, size_t n, float alpha);
 /* dst = ELU(src). */
 void ecl_k_elu_copy(const float *src, float *dst, size_t n, float alpha);
 
-/* GroupNorm with one group over [c][t]: (x - mean) / sqrt(var + eps) * gamma[c] + beta[c]. */
-void ecl_k_group_norm1(float *x, int channels, int len, const float *gamma, const float *beta,
-                       float eps);
+/* GroupNorm with one group over x [channels][stride] (len columns used):
+ * (x - mean) / sqrt(var + eps) * gamma[c] + beta[c], statistics accumulated in double. */
+void ecl_k_group_norm1(float *x, int channels, int len, int stride, const float *gamma,
+                       const float *beta, float eps);
 
 #endif

@@ -7,14 +7,14 @@
 
 #define ECL_RVQ_MAX_DIM 1024
 
-void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, int n_codebooks,
-                    int32_t *codes)
+void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, int stride,
+                    int n_codebooks, int32_t *codes)
 {
     const int dim = m->cfg.dimension, bins = m->cfg.bins;
     float r[ECL_RVQ_MAX_DIM], r2[ECL_RVQ_MAX_DIM];
     for (int t = 0; t < n_frames; t++) {
         for (int d = 0; d < dim; d++)
-            r[d] = latent[(size_t)d * n_frames + t];
+            r[d] = latent[(size_t)d * stride + t];
         for (int q = 0; q < n_codebooks; q++) {
             const float *book = m->codebooks + (size_t)q * bins * dim;
             const float *norms = m->codebook_norms + (size_t)q * bins;
@@ -45,7 +45,7 @@ void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, i
 }
 
 void ecl_rvq_decode(const encodec_model *m, const int32_t *codes, int n_frames,
-                    int n_codebooks, float *latent)
+                    int n_codebooks, float *latent, int stride)
 {
     const int dim = m->cfg.dimension, bins = m->cfg.bins;
     for (int t = 0; t < n_frames; t++)
@@ -55,6 +55,6 @@ void ecl_rvq_decode(const encodec_model *m, const int32_t *codes, int n_frames,
                 const int32_t c = codes[(size_t)t * n_codebooks + q];
                 acc += m->codebooks[((size_t)q * bins + c) * dim + d];
             }
-            latent[(size_t)d * n_frames + t] = acc;
+            latent[(size_t)d * stride + t] = acc;
         }
 }

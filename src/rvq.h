@@ -7,13 +7,13 @@
 
 #include "model.h"
 
-/* latent [dim][n_frames] -> codes frame-major [n_frames][n_codebooks]. scratch: 2*dim floats. */
-void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, int n_codebooks,
-                    int32_t *codes);
+/* latent [dim][stride] (n_frames columns) -> codes frame-major [n_frames][n_codebooks]. */
+void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, int stride,
+                    int n_codebooks, int32_t *codes);
 
 /* codes frame-major [n_frames][n_codebooks] (values already checked < bins) -> latent
- * [dim][n_frames]. */
+ * [dim][stride] (n_frames columns). */
 void ecl_rvq_decode(const encodec_model *m, const int32_t *codes, int n_frames,
-                    int n_codebooks, float *latent);
+                    int n_codebooks, float *latent, int stride);
 
 #endif

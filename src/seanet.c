@@ -1,316 +1,707 @@
-/* SEANet forward passes for a whole segment. Each layer allocates its output and frees its
- * input; the kernels do the arithmetic. Streaming (per-layer history) is layered on the same
- * kernels elsewhere. */
+/* SEANet encoder and decoder as chains of streaming layers. Every convolution keeps the part
+ * of its padded input that later outputs still need; the reference's reflect padding is
+ * reproduced exactly: at the start of a stream a layer waits until it has the samples its left
+ * reflection mirrors, and at the end (flush) it appends the right padding the whole-signal
+ * computation would have used, including the rule for inputs shorter than the padding.
+ * Transposed convolutions keep their last input frames, the LSTM its (h, c). Layers with a
+ * time group norm (48 kHz models) need whole-segment statistics, so they hold their input
+ * until flush. Whole-signal processing is push-everything-then-flush through the same code,
+ * so streaming output equals it bit for bit. All memory is allocated at create. */
 #include "seanet.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
 #include "util.h"
 
 typedef struct {
-    const encodec_model *m;
-    int n_threads;
-} ctx_t;
+    float *d;
+    int c, n, stride; /* planar view: row i at d + i*stride, n valid columns */
+} chunk;
 
-/* Reflect-pad x [c][len] by (left, right) into a new [c][len+left+right] buffer, following
- * PyTorch's reflect, and the reference's rule for inputs no longer than the padding: extend
- * with zeros to max(left, right) + 1 samples, pad, drop the added tail. */
-static float *pad_reflect(const float *x, int c, int len, int left, int right)
+typedef enum { LAYER_CONV, LAYER_CONVTR, LAYER_RES, LAYER_LSTM, LAYER_ELU } layer_kind;
+
+struct stream_ctx;
+
+/* Streaming SConv1d. Column j of buf holds padded position base + j. */
+typedef struct {
+    const ecl_conv *cv;
+    int left, right_fixed, k_eff, retain, hold;
+    int cap;
+    float *buf;   /* [c_in][cap] */
+    float *out;   /* [c_out][out_cap] */
+    int out_cap;
+    long base, n_raw, n_out;
+    int started;
+} sconv;
+
+/* Streaming SConvTranspose1d. Column taps-1 of hist holds input frame `done`. */
+typedef struct {
+    const ecl_conv *cv;
+    int taps, left_trim, right_trim, hold;
+    int cap;      /* columns of hist */
+    float *hist;  /* [c_in][cap] */
+    float *full;  /* [c_out][full_cap]: untrimmed output positions of this call */
+    int full_cap;
+    long n_in, done, pos_emitted; /* frames received, frames computed, positions emitted */
+} sconvtr;
+
+/* Residual block: branch conv1 -> ELU -> conv2 and the shortcut run side by side; their
+ * outputs queue until both sides have them (the branch starts later because of padding). */
+typedef struct {
+    sconv conv1, conv2, shortcut;
+    int true_skip;
+    float *act;       /* [c][act_cap]: ELU of the input */
+    int act_cap;
+    float *q_branch, *q_skip, *out; /* [c][q_cap] */
+    int q_cap, n_branch, n_skip;
+} sres;
+
+typedef struct {
+    const ecl_lstm *ls;
+    float *h, *c;      /* [n_layers][dim] */
+    float *zx;         /* [4*dim][cap] input projections of the chunk */
+    float *seq[2];     /* [dim][cap] layer outputs */
+    float *zcol, *ztmp;/* [4*dim] */
+    int cap;
+} slstm;
+
+typedef struct {
+    layer_kind kind;
+    int index; /* top-level layer index (state_dict numbering) */
+    union {
+        sconv conv;
+        sconvtr convtr;
+        sres res;
+        slstm lstm;
+    } u;
+} layer;
+
+struct ecl_seanet_stream {
+    const encodec_model *m;
+    int decoder, n_layers, in_max, n_threads;
+    layer *layers;
+    float *scratch;
+    const float **ptrs;
+    size_t scratch_floats, n_ptrs;
+    void **allocs;
+    int n_allocs, cap_allocs, failed;
+    ecl_trace_fn trace;
+    void *trace_ctx;
+};
+
+/* ---- allocation ----------------------------------------------------------------------------- */
+
+static float *stream_alloc(ecl_seanet_stream *s, size_t n_floats)
 {
-    const int m = left > right ? left : right;
-    const int extra = len <= m ? m - len + 1 : 0;
-    const int ext_len = len + extra, out_len = len + left + right;
-    float *out = ecl_calloc((size_t)c * out_len, sizeof(float));
-    if (!out)
+    if (s->failed)
         return NULL;
-    const int full = ext_len + left + right;
-    for (int ch = 0; ch < c; ch++) {
-        const float *src = x + (size_t)ch * len;
-        float *dst = out + (size_t)ch * out_len;
-        /* value of the zero-extended signal at position p (0 <= p < ext_len) */
-#define EXT(p) ((p) < len ? src[(p)] : 0.0f)
-        for (int p = 0; p < full && p < out_len; p++) {
-            int q;
-            if (p < left)
-                q = left - p;
-            else if (p < left + ext_len)
-                q = p - left;
-            else
-                q = ext_len - 2 - (p - left - ext_len);
-            dst[p] = EXT(q);
+    if (s->n_allocs == s->cap_allocs) {
+        int cap = s->cap_allocs ? 2 * s->cap_allocs : 64;
+        void **p = realloc(s->allocs, (size_t)cap * sizeof(*p));
+        if (!p) {
+            s->failed = 1;
+            return NULL;
         }
-#undef EXT
+        s->allocs = p;
+        s->cap_allocs = cap;
+    }
+    float *buf = ecl_calloc(n_floats ? n_floats : 1, sizeof(float));
+    if (!buf)
+        s->failed = 1;
+    else
+        s->allocs[s->n_allocs++] = buf;
+    return buf;
+}
+
+static void need_scratch(ecl_seanet_stream *s, size_t floats, size_t ptrs)
+{
+    if (floats > s->scratch_floats)
+        s->scratch_floats = floats;
+    if (ptrs > s->n_ptrs)
+        s->n_ptrs = ptrs;
+}
+
+/* ---- convolution ------------------------------------------------------------------------------ */
+
+/* Plans buffers for at most in_max input samples per push (all of a segment when holding). */
+static int sconv_init(ecl_seanet_stream *s, sconv *sc, const ecl_conv *cv, int in_max)
+{
+    const int causal = s->m->cfg.causal, st = cv->stride;
+    sc->cv = cv;
+    sc->k_eff = (cv->kernel - 1) * cv->dilation + 1;
+    const int pad_total = sc->k_eff - st;
+    sc->left = causal ? pad_total : pad_total - pad_total / 2;
+    sc->right_fixed = causal ? 0 : pad_total / 2;
+    const int right_max = sc->right_fixed + st - 1;
+    const int m = sc->left > right_max ? sc->left : right_max;
+    sc->retain = sc->k_eff > m + 1 ? sc->k_eff : m + 1;
+    sc->hold = cv->norm_weight != NULL;
+    sc->cap = sc->left + sc->retain + in_max + right_max + 1;
+    sc->out_cap = (sc->cap - sc->k_eff) / st + 1;
+    sc->buf = stream_alloc(s, (size_t)cv->c_in * sc->cap);
+    sc->out = stream_alloc(s, (size_t)cv->c_out * sc->out_cap);
+    need_scratch(s, ecl_k_conv1d_scratch_floats(cv->c_in, sc->cap, st),
+                 ecl_k_conv1d_scratch_ptrs(cv->c_in, cv->kernel));
+    return sc->out_cap;
+}
+
+static void sconv_reset(sconv *sc)
+{
+    sc->base = sc->n_raw = sc->n_out = 0;
+    sc->started = 0;
+}
+
+/* Raw sample i lives at padded position left + i. */
+static inline float *sconv_col(sconv *sc, int ch, long padded_pos)
+{
+    return sc->buf + (size_t)ch * sc->cap + (padded_pos - sc->base);
+}
+
+/* Compute every output whose window lies inside padded positions [0, padded_len). */
+static chunk sconv_emit(ecl_seanet_stream *s, sconv *sc, long padded_len)
+{
+    const ecl_conv *cv = sc->cv;
+    const int st = cv->stride;
+    chunk out = {sc->out, cv->c_out, 0, 0};
+    const long n_avail = padded_len >= sc->k_eff ? (padded_len - sc->k_eff) / st + 1 : 0;
+    const int n_new = (int)(n_avail - sc->n_out);
+    if (n_new <= 0)
+        return out;
+    const float *x = sconv_col(sc, 0, sc->n_out * st);
+    const int x_len = (n_new - 1) * st + sc->k_eff;
+    ecl_k_conv1d(x, cv->c_in, x_len, sc->cap, cv->weight, cv->bias, cv->c_out, cv->kernel, st,
+                 cv->dilation, sc->out, n_new, s->scratch, s->ptrs, s->n_threads);
+    if (cv->norm_weight)
+        ecl_k_group_norm1(sc->out, cv->c_out, n_new, n_new, cv->norm_weight, cv->norm_bias, 1e-5f);
+    sc->n_out = n_avail;
+    out.n = n_new;
+    out.stride = n_new;
+    /* Drop what no later output (nor the end padding) reads. */
+    long keep_from = sc->n_out * st;
+    if (padded_len - sc->retain < keep_from)
+        keep_from = padded_len - sc->retain;
+    if (keep_from > sc->base) {
+        const long shift = keep_from - sc->base, keep = padded_len - keep_from;
+        for (int ch = 0; ch < cv->c_in; ch++) {
+            float *row = sc->buf + (size_t)ch * sc->cap;
+            memmove(row, row + shift, (size_t)keep * sizeof(float));
+        }
+        sc->base = keep_from;
     }
     return out;
 }
 
-static int conv_forward(const ctx_t *cx, const ecl_conv *cv, const float *x, int len, float **y,
-                        int *y_len)
+/* Value of the zero-extended raw signal (the small-input rule) at raw index i. */
+static inline float sconv_ext(sconv *sc, int ch, long i)
 {
-    const int k_eff = (cv->kernel - 1) * cv->dilation + 1;
-    const int pad_total = k_eff - cv->stride;
-    const int t_out = (int)ecl_ceil_div((size_t)len, (size_t)cv->stride);
-    const int extra = t_out * cv->stride - len;
-    int left, right;
-    if (cx->m->cfg.causal) {
-        left = pad_total;
-        right = extra;
-    } else {
-        right = pad_total / 2;
-        left = pad_total - right;
-        right += extra;
-    }
-    float *xp = pad_reflect(x, cv->c_in, len, left, right);
-    const int xp_len = len + left + right;
-    float *out = ecl_calloc((size_t)cv->c_out * t_out, sizeof(float));
-    float *scratch = ecl_calloc(ecl_k_conv1d_scratch_floats(cv->c_in, xp_len, cv->stride) + 1,
-                                sizeof(float));
-    const float **ptrs = ecl_calloc(ecl_k_conv1d_scratch_ptrs(cv->c_in, cv->kernel), sizeof(*ptrs));
-    int err = ENCODEC_ENOMEM;
-    if (xp && out && scratch && ptrs) {
-        ecl_k_conv1d(xp, cv->c_in, xp_len, xp_len, cv->weight, cv->bias, cv->c_out, cv->kernel,
-                     cv->stride, cv->dilation, out, t_out, scratch, ptrs, cx->n_threads);
-        if (cv->norm_weight)
-            ecl_k_group_norm1(out, cv->c_out, t_out, cv->norm_weight, cv->norm_bias, 1e-5f);
-        err = ENCODEC_OK;
-    }
-    ecl_free(xp);
-    ecl_free(scratch);
-    ecl_free((void *)ptrs);
-    if (err) {
-        ecl_free(out);
-        return err;
-    }
-    *y = out;
-    *y_len = t_out;
-    return ENCODEC_OK;
+    return i < sc->n_raw ? *sconv_col(sc, ch, sc->left + i) : 0.0f;
 }
 
-static int convtr_forward(const ctx_t *cx, const ecl_conv *cv, const float *x, int len,
-                          float **y, int *y_len)
+/* Left reflection: padded position p < left mirrors raw index left - p. */
+static void sconv_fill_left(sconv *sc)
 {
-    const int full_len = (len - 1) * cv->stride + cv->kernel;
-    const int pad_total = cv->kernel - cv->stride;
-    int left, right;
-    if (cx->m->cfg.causal) {
-        left = 0;
-        right = pad_total;
-    } else {
-        right = pad_total / 2;
-        left = pad_total - right;
-    }
-    const int out_len = full_len - left - right;
-    float *full = ecl_calloc((size_t)cv->c_out * full_len, sizeof(float));
-    float *out = ecl_calloc((size_t)cv->c_out * out_len, sizeof(float));
-    float *scratch = ecl_calloc(
-        ecl_k_convtr_scratch_floats(cv->c_in, cv->c_out, len, cv->kernel, cv->stride),
-        sizeof(float));
-    const float **ptrs =
-        ecl_calloc(ecl_k_convtr_scratch_ptrs(cv->c_in, cv->kernel, cv->stride), sizeof(*ptrs));
-    int err = ENCODEC_ENOMEM;
-    if (full && out && scratch && ptrs) {
-        ecl_k_convtr1d(x, cv->c_in, len, cv->weight, cv->bias, cv->c_out, cv->kernel,
-                       cv->stride, full, scratch, ptrs, cx->n_threads);
-        if (cv->norm_weight)
-            ecl_k_group_norm1(full, cv->c_out, full_len, cv->norm_weight, cv->norm_bias, 1e-5f);
-        for (int o = 0; o < cv->c_out; o++)
-            memcpy(out + (size_t)o * out_len, full + (size_t)o * full_len + left,
-                   (size_t)out_len * sizeof(float));
-        err = ENCODEC_OK;
-    }
-    ecl_free(full);
-    ecl_free(scratch);
-    ecl_free((void *)ptrs);
-    if (err) {
-        ecl_free(out);
-        return err;
-    }
-    *y = out;
-    *y_len = out_len;
-    return ENCODEC_OK;
+    for (int ch = 0; ch < sc->cv->c_in; ch++)
+        for (int p = 0; p < sc->left; p++)
+            *sconv_col(sc, ch, p) = sconv_ext(sc, ch, sc->left - p);
+    sc->started = 1;
 }
 
-static int resblock_forward(const ctx_t *cx, const ecl_resblock *rb, const float *x, int c,
-                            int len, float **y)
+static chunk sconv_push(ecl_seanet_stream *s, sconv *sc, chunk in)
 {
-    const float alpha = cx->m->cfg.elu_alpha;
-    const size_t n = (size_t)c * len;
-    float *act = ecl_calloc(n, sizeof(float));
-    float *h1 = NULL, *h2 = NULL, *skip = NULL;
-    int l1, l2, ls, err = ENCODEC_ENOMEM;
-    if (!act)
-        return err;
-    ecl_k_elu_copy(x, act, n, alpha);
-    err = conv_forward(cx, &rb->conv1, act, len, &h1, &l1);
-    ecl_free(act);
-    if (err)
-        return err;
-    ecl_k_elu(h1, (size_t)rb->conv1.c_out * l1, alpha);
-    err = conv_forward(cx, &rb->conv2, h1, l1, &h2, &l2);
-    ecl_free(h1);
-    if (err)
-        return err;
-    if (!cx->m->cfg.true_skip) {
-        err = conv_forward(cx, &rb->shortcut, x, len, &skip, &ls);
-        if (err) {
-            ecl_free(h2);
-            return err;
+    for (int ch = 0; ch < in.c; ch++)
+        memcpy(sconv_col(sc, ch, sc->left + sc->n_raw), in.d + (size_t)ch * in.stride,
+               (size_t)in.n * sizeof(float));
+    sc->n_raw += in.n;
+    chunk none = {sc->out, sc->cv->c_out, 0, 0};
+    if (sc->hold)
+        return none;
+    if (!sc->started) {
+        if (sc->n_raw <= sc->left)
+            return none;
+        sconv_fill_left(sc);
+    }
+    return sconv_emit(s, sc, sc->left + sc->n_raw);
+}
+
+/* End of stream: the right padding of the whole-signal computation, then the last outputs. */
+static chunk sconv_flush(ecl_seanet_stream *s, sconv *sc)
+{
+    const long len = sc->n_raw, st = sc->cv->stride;
+    chunk none = {sc->out, sc->cv->c_out, 0, 0};
+    if (len == 0)
+        return none;
+    const long extra = (len + st - 1) / st * st - len;
+    const long right = sc->right_fixed + extra;
+    const long m = sc->left > right ? sc->left : right;
+    const long zeros = len <= m ? m - len + 1 : 0;
+    if (!sc->started)
+        sconv_fill_left(sc);
+    /* Padded tail = the first `right` values of (zeros, reflection of the extended signal). */
+    for (int ch = 0; ch < sc->cv->c_in; ch++)
+        for (long j = 0; j < right; j++) {
+            const long ext_len = len + zeros;
+            const float v = j < zeros ? 0.0f : sconv_ext(sc, ch, ext_len - 2 - (j - zeros));
+            *sconv_col(sc, ch, sc->left + len + j) = v;
         }
-        for (size_t i = 0; i < n; i++)
-            h2[i] = skip[i] + h2[i];
-        ecl_free(skip);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            h2[i] = x[i] + h2[i];
-    }
-    *y = h2;
-    return ENCODEC_OK;
+    return sconv_emit(s, sc, sc->left + len + right);
 }
 
-/* Multi-layer LSTM over x [dim][len] from zero state, output = top layer h + x. */
-static int lstm_forward(const ctx_t *cx, const ecl_lstm *ls, const float *x, int len, float **y)
+/* ---- transposed convolution ----------------------------------------------------------------- */
+
+static int sconvtr_init(ecl_seanet_stream *s, sconvtr *tc, const ecl_conv *cv, int in_max)
 {
-    const int d = ls->dim, rows = 4 * d;
-    float *zx = ecl_calloc((size_t)rows * len, sizeof(float));
-    float *seq_a = ecl_calloc((size_t)d * len, sizeof(float));
-    float *seq_b = ecl_calloc((size_t)d * len, sizeof(float));
-    float *state = ecl_calloc((size_t)2 * d + 2 * (size_t)rows, sizeof(float));
-    const float **ptrs = ecl_calloc((size_t)d, sizeof(*ptrs));
-    if (!zx || !seq_a || !seq_b || !state || !ptrs) {
-        ecl_free(zx);
-        ecl_free(seq_a);
-        ecl_free(seq_b);
-        ecl_free(state);
-        ecl_free((void *)ptrs);
+    const int pad_total = cv->kernel - cv->stride;
+    tc->cv = cv;
+    tc->taps = ecl_k_convtr_taps(cv->kernel, cv->stride);
+    tc->right_trim = s->m->cfg.causal ? pad_total : pad_total / 2;
+    tc->left_trim = pad_total - tc->right_trim;
+    tc->hold = cv->norm_weight != NULL;
+    tc->cap = 2 * (tc->taps - 1) + in_max;
+    tc->full_cap = (in_max + tc->taps) * cv->stride;
+    tc->hist = stream_alloc(s, (size_t)cv->c_in * tc->cap);
+    tc->full = stream_alloc(s, (size_t)cv->c_out * tc->full_cap);
+    need_scratch(s, (size_t)cv->c_out * (in_max + tc->taps), (size_t)cv->c_in * tc->taps);
+    return tc->full_cap;
+}
+
+static void sconvtr_reset(sconvtr *tc)
+{
+    tc->n_in = tc->done = tc->pos_emitted = 0;
+    for (int i = 0; i < tc->cv->c_in; i++) /* the frames before the stream are zeros */
+        memset(tc->hist + (size_t)i * tc->cap, 0, (size_t)(tc->taps - 1) * sizeof(float));
+}
+
+/* Compute frames [done, done + n) (their inputs are in hist) into full; returns positions. */
+static int sconvtr_compute(ecl_seanet_stream *s, sconvtr *tc, int n)
+{
+    const ecl_conv *cv = tc->cv;
+    ecl_k_convtr1d(tc->hist, cv->c_in, tc->cap, n, cv->weight, cv->bias, cv->c_out, cv->kernel,
+                   cv->stride, tc->full, tc->full_cap, s->scratch, s->ptrs, s->n_threads);
+    tc->done += n;
+    /* Keep the last taps-1 frames as history for the next call. */
+    for (int i = 0; i < cv->c_in; i++) {
+        float *row = tc->hist + (size_t)i * tc->cap;
+        memmove(row, row + n, (size_t)(tc->taps - 1) * sizeof(float));
+    }
+    return n * cv->stride;
+}
+
+/* Emit full-output positions [first, first + count) of this call's buffer, minus the trims. */
+static chunk sconvtr_view(sconvtr *tc, long first, long count, long final_len)
+{
+    long lo = first, hi = first + count;
+    if (lo < tc->left_trim)
+        lo = tc->left_trim;
+    if (final_len >= 0 && hi > final_len - tc->right_trim)
+        hi = final_len - tc->right_trim;
+    chunk out = {tc->full + (lo - first), tc->cv->c_out, 0, tc->full_cap};
+    out.n = hi > lo ? (int)(hi - lo) : 0;
+    tc->pos_emitted = first + count;
+    return out;
+}
+
+static chunk sconvtr_push(ecl_seanet_stream *s, sconvtr *tc, chunk in)
+{
+    for (int ch = 0; ch < in.c; ch++)
+        memcpy(tc->hist + (size_t)ch * tc->cap + (tc->taps - 1) + (tc->n_in - tc->done),
+               in.d + (size_t)ch * in.stride, (size_t)in.n * sizeof(float));
+    tc->n_in += in.n;
+    if (tc->hold || in.n == 0) {
+        chunk none = {tc->full, tc->cv->c_out, 0, tc->full_cap};
+        return none;
+    }
+    const long first = tc->pos_emitted;
+    const int count = sconvtr_compute(s, tc, (int)(tc->n_in - tc->done));
+    return sconvtr_view(tc, first, count, -1);
+}
+
+static chunk sconvtr_flush(ecl_seanet_stream *s, sconvtr *tc)
+{
+    const ecl_conv *cv = tc->cv;
+    chunk none = {tc->full, cv->c_out, 0, tc->full_cap};
+    if (tc->n_in == 0)
+        return none;
+    /* Pending frames plus taps-1 zero frames give the tail of the full output. */
+    const long pending = tc->n_in - tc->done;
+    for (int i = 0; i < cv->c_in; i++)
+        memset(tc->hist + (size_t)i * tc->cap + (tc->taps - 1) + pending, 0,
+               (size_t)(tc->taps - 1) * sizeof(float));
+    const long first = tc->pos_emitted;
+    const long full_len = (tc->n_in - 1) * cv->stride + cv->kernel;
+    sconvtr_compute(s, tc, (int)(pending + tc->taps - 1));
+    const long count = full_len - first;
+    if (cv->norm_weight) /* statistics over the untrimmed output, as the reference */
+        ecl_k_group_norm1(tc->full, cv->c_out, (int)count, tc->full_cap,
+                                  cv->norm_weight, cv->norm_bias, 1e-5f);
+    return sconvtr_view(tc, first, count, full_len);
+}
+
+/* ---- residual block ---------------------------------------------------------------------------- */
+
+static int sres_init(ecl_seanet_stream *s, sres *r, const ecl_resblock *rb, int in_max)
+{
+    const int c = rb->conv1.c_in;
+    r->true_skip = s->m->cfg.true_skip;
+    const int out1 = sconv_init(s, &r->conv1, &rb->conv1, in_max);
+    const int out2 = sconv_init(s, &r->conv2, &rb->conv2, out1);
+    int out_skip = in_max;
+    if (!r->true_skip)
+        out_skip = sconv_init(s, &r->shortcut, &rb->shortcut, in_max);
+    r->act_cap = in_max;
+    r->q_cap = (out2 > out_skip ? out2 : out_skip) + r->conv1.cap;
+    r->act = stream_alloc(s, (size_t)c * r->act_cap);
+    r->q_branch = stream_alloc(s, (size_t)c * r->q_cap);
+    r->q_skip = stream_alloc(s, (size_t)c * r->q_cap);
+    r->out = stream_alloc(s, (size_t)c * r->q_cap);
+    return r->q_cap;
+}
+
+static void sres_reset(sres *r)
+{
+    sconv_reset(&r->conv1);
+    sconv_reset(&r->conv2);
+    if (!r->true_skip)
+        sconv_reset(&r->shortcut);
+    r->n_branch = r->n_skip = 0;
+}
+
+static void queue_append(float *q, int q_cap, int *q_len, chunk in)
+{
+    for (int ch = 0; ch < in.c; ch++)
+        memcpy(q + (size_t)ch * q_cap + *q_len, in.d + (size_t)ch * in.stride,
+               (size_t)in.n * sizeof(float));
+    *q_len += in.n;
+}
+
+static void sres_branch_tail(ecl_seanet_stream *s, sres *r, chunk h)
+{
+    for (int ch = 0; ch < h.c; ch++)
+        ecl_k_elu(h.d + (size_t)ch * h.stride, (size_t)h.n, s->m->cfg.elu_alpha);
+    if (h.n > 0)
+        queue_append(r->q_branch, r->q_cap, &r->n_branch, sconv_push(s, &r->conv2, h));
+}
+
+/* Output every position both sides have: shortcut + branch. */
+static chunk sres_pair(sres *r, int c)
+{
+    const int n = r->n_branch < r->n_skip ? r->n_branch : r->n_skip;
+    for (int ch = 0; ch < c; ch++) {
+        float *qb = r->q_branch + (size_t)ch * r->q_cap, *qs = r->q_skip + (size_t)ch * r->q_cap;
+        float *o = r->out + (size_t)ch * r->q_cap;
+        for (int t = 0; t < n; t++)
+            o[t] = qs[t] + qb[t];
+        memmove(qb, qb + n, (size_t)(r->n_branch - n) * sizeof(float));
+        memmove(qs, qs + n, (size_t)(r->n_skip - n) * sizeof(float));
+    }
+    r->n_branch -= n;
+    r->n_skip -= n;
+    chunk out = {r->out, c, n, r->q_cap};
+    return out;
+}
+
+static chunk sres_push(ecl_seanet_stream *s, sres *r, chunk in)
+{
+    for (int ch = 0; ch < in.c; ch++)
+        ecl_k_elu_copy(in.d + (size_t)ch * in.stride, r->act + (size_t)ch * r->act_cap,
+                       (size_t)in.n, s->m->cfg.elu_alpha);
+    chunk act = {r->act, in.c, in.n, r->act_cap};
+    sres_branch_tail(s, r, sconv_push(s, &r->conv1, act));
+    queue_append(r->q_skip, r->q_cap, &r->n_skip,
+                 r->true_skip ? in : sconv_push(s, &r->shortcut, in));
+    return sres_pair(r, in.c);
+}
+
+static chunk sres_flush(ecl_seanet_stream *s, sres *r)
+{
+    sres_branch_tail(s, r, sconv_flush(s, &r->conv1));
+    queue_append(r->q_branch, r->q_cap, &r->n_branch, sconv_flush(s, &r->conv2));
+    if (!r->true_skip)
+        queue_append(r->q_skip, r->q_cap, &r->n_skip, sconv_flush(s, &r->shortcut));
+    return sres_pair(r, r->conv1.cv->c_in);
+}
+
+/* ---- LSTM ---------------------------------------------------------------------------------------- */
+
+static int slstm_init(ecl_seanet_stream *s, slstm *l, const ecl_lstm *ls, int in_max)
+{
+    const int d = ls->dim;
+    l->ls = ls;
+    l->cap = in_max;
+    l->h = stream_alloc(s, (size_t)ls->n_layers * d);
+    l->c = stream_alloc(s, (size_t)ls->n_layers * d);
+    l->zx = stream_alloc(s, (size_t)4 * d * in_max);
+    l->seq[0] = stream_alloc(s, (size_t)d * in_max);
+    l->seq[1] = stream_alloc(s, (size_t)d * in_max);
+    l->zcol = stream_alloc(s, (size_t)4 * d);
+    l->ztmp = stream_alloc(s, (size_t)4 * d);
+    need_scratch(s, 0, (size_t)d);
+    return in_max;
+}
+
+static void slstm_reset(slstm *l)
+{
+    const size_t n = (size_t)l->ls->n_layers * l->ls->dim;
+    memset(l->h, 0, n * sizeof(float));
+    memset(l->c, 0, n * sizeof(float));
+}
+
+static chunk slstm_push(ecl_seanet_stream *s, slstm *l, chunk in)
+{
+    const ecl_lstm *ls = l->ls;
+    const int d = ls->dim, rows = 4 * d, n = in.n;
+    chunk cur = in;
+    for (int li = 0; li < ls->n_layers; li++) {
+        float *out = l->seq[li & 1], *h = l->h + (size_t)li * d, *c = l->c + (size_t)li * d;
+        for (int k = 0; k < d; k++)
+            s->ptrs[k] = cur.d + (size_t)k * cur.stride;
+        /* Input projections for the whole chunk at once; only h W_hh is sequential. */
+        ecl_k_gemm_rows(rows, n, d, ls->w_ih[li], d, s->ptrs, ls->bias[li], l->zx, l->cap,
+                        s->n_threads);
+        for (int t = 0; t < n; t++) {
+            for (int r = 0; r < rows; r++)
+                l->zcol[r] = l->zx[(size_t)r * l->cap + t];
+            ecl_k_lstm_step(d, l->zcol, ls->w_hh_t[li], h, c, l->ztmp, s->n_threads);
+            for (int k = 0; k < d; k++)
+                out[(size_t)k * l->cap + t] = h[k];
+        }
+        cur.d = out;
+        cur.stride = l->cap;
+    }
+    for (int k = 0; k < d; k++) { /* skip connection */
+        float *o = cur.d + (size_t)k * cur.stride;
+        const float *x = in.d + (size_t)k * in.stride;
+        for (int t = 0; t < n; t++)
+            o[t] += x[t];
+    }
+    return cur;
+}
+
+/* ---- the chain --------------------------------------------------------------------------------- */
+
+static layer *add_layer(ecl_seanet_stream *s, layer_kind kind, int index)
+{
+    layer *l = &s->layers[s->n_layers++];
+    l->kind = kind;
+    l->index = index;
+    return l;
+}
+
+/* Build the layer list of spec section 4; returns the output capacity of the last layer. */
+static int build(ecl_seanet_stream *s)
+{
+    const ecl_config *c = &s->m->cfg;
+    const ecl_seanet *net = s->decoder ? &s->m->decoder : &s->m->encoder;
+    const int R = c->n_residual_layers;
+    int idx = 0, cap = s->in_max;
+    layer *l = add_layer(s, LAYER_CONV, idx++);
+    cap = sconv_init(s, &l->u.conv, &net->conv_in, cap);
+    if (s->decoder && net->lstm.n_layers > 0) {
+        l = add_layer(s, LAYER_LSTM, idx++);
+        cap = slstm_init(s, &l->u.lstm, &net->lstm, cap);
+    }
+    for (int st = 0; st < c->n_ratios; st++) {
+        if (s->decoder) {
+            add_layer(s, LAYER_ELU, idx++);
+            l = add_layer(s, LAYER_CONVTR, idx++);
+            cap = sconvtr_init(s, &l->u.convtr, &net->resample[st], cap);
+        }
+        for (int j = 0; j < R; j++) {
+            l = add_layer(s, LAYER_RES, idx++);
+            cap = sres_init(s, &l->u.res, &net->res[st * R + j], cap);
+        }
+        if (!s->decoder) {
+            add_layer(s, LAYER_ELU, idx++);
+            l = add_layer(s, LAYER_CONV, idx++);
+            cap = sconv_init(s, &l->u.conv, &net->resample[st], cap);
+        }
+    }
+    if (!s->decoder && net->lstm.n_layers > 0) {
+        l = add_layer(s, LAYER_LSTM, idx++);
+        cap = slstm_init(s, &l->u.lstm, &net->lstm, cap);
+    }
+    add_layer(s, LAYER_ELU, idx++);
+    l = add_layer(s, LAYER_CONV, idx++);
+    return sconv_init(s, &l->u.conv, &net->conv_out, cap);
+}
+
+int ecl_seanet_stream_create(const encodec_model *m, int decoder, int in_max,
+                             ecl_seanet_stream **out, int *out_max)
+{
+    *out = NULL;
+    ecl_seanet_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return ENCODEC_ENOMEM;
+    s->m = m;
+    s->decoder = decoder;
+    s->in_max = in_max;
+    s->n_threads = 1;
+    const int max_layers = 4 + m->cfg.n_ratios * (2 + m->cfg.n_residual_layers);
+    s->layers = calloc((size_t)max_layers, sizeof(layer));
+    if (!s->layers) {
+        free(s);
         return ENCODEC_ENOMEM;
     }
-    float *h = state, *c = state + d, *zcol = state + 2 * d, *ztmp = zcol + rows;
-    const float *in = x;
-    float *out = seq_a;
-    for (int l = 0; l < ls->n_layers; l++) {
-        for (int k = 0; k < d; k++)
-            ptrs[k] = in + (size_t)k * len;
-        /* Input projection for the whole sequence at once; only h W_hh is sequential. */
-        ecl_k_gemm_rows(rows, len, d, ls->w_ih[l], d, ptrs, ls->bias[l], zx, len, cx->n_threads);
-        memset(h, 0, 2 * (size_t)d * sizeof(float));
-        for (int t = 0; t < len; t++) {
-            for (int r = 0; r < rows; r++)
-                zcol[r] = zx[(size_t)r * len + t];
-            ecl_k_lstm_step(d, zcol, ls->w_hh_t[l], h, c, ztmp, cx->n_threads);
-            for (int k = 0; k < d; k++)
-                out[(size_t)k * len + t] = h[k];
-        }
-        in = out;
-        out = out == seq_a ? seq_b : seq_a;
+    const int cap = build(s);
+    s->scratch = stream_alloc(s, s->scratch_floats);
+    s->ptrs = (const float **)calloc(s->n_ptrs ? s->n_ptrs : 1, sizeof(*s->ptrs));
+    if (s->failed || !s->ptrs) {
+        ecl_seanet_stream_free(s);
+        return ENCODEC_ENOMEM;
     }
-    float *result = in == seq_a ? seq_a : seq_b;
-    for (size_t i = 0; i < (size_t)d * len; i++)
-        result[i] += x[i];
-    ecl_free(result == seq_a ? seq_b : seq_a);
-    ecl_free(zx);
-    ecl_free(state);
-    ecl_free((void *)ptrs);
-    *y = result;
+    ecl_seanet_stream_reset(s);
+    *out_max = cap;
+    *out = s;
     return ENCODEC_OK;
 }
 
-/* Replace *cur by the result of a layer, freeing the previous buffer. */
-#define STEP(call)                                                                             \
-    do {                                                                                       \
-        float *next_ = NULL;                                                                   \
-        int err_ = (call);                                                                     \
-        if (err_) {                                                                            \
-            ecl_free(cur);                                                                     \
-            return err_;                                                                       \
-        }                                                                                      \
-        ecl_free(cur);                                                                         \
-        cur = next_;                                                                           \
-    } while (0)
-
-static void trace(ecl_trace_fn fn, void *ctx, int layer, const float *x, int c, int len)
+void ecl_seanet_stream_free(ecl_seanet_stream *s)
 {
-    if (fn)
-        fn(ctx, layer, x, c, len);
+    if (!s)
+        return;
+    for (int i = 0; i < s->n_allocs; i++)
+        ecl_free(s->allocs[i]);
+    free(s->allocs);
+    free((void *)s->ptrs);
+    free(s->layers);
+    free(s);
 }
 
-int ecl_seanet_encode(const encodec_model *m, const float *audio, int len, float **latent,
-                      int *n_frames, int n_threads, ecl_trace_fn trace_fn, void *trace_ctx)
+void ecl_seanet_stream_reset(ecl_seanet_stream *s)
 {
-    const ecl_config *cfg = &m->cfg;
-    const ecl_seanet *net = &m->encoder;
-    const ctx_t cx = {m, n_threads};
-    float *cur = NULL;
-    int c = cfg->channels, layer = 0;
-    int err = conv_forward(&cx, &net->conv_in, audio, len, &cur, &len);
-    if (err)
-        return err;
-    c = net->conv_in.c_out;
-    trace(trace_fn, trace_ctx, layer++, cur, c, len);
-    for (int s = 0; s < cfg->n_ratios; s++) {
-        for (int j = 0; j < cfg->n_residual_layers; j++) {
-            STEP(resblock_forward(&cx, &net->res[s * cfg->n_residual_layers + j], cur, c, len,
-                                  &next_));
-            trace(trace_fn, trace_ctx, layer++, cur, c, len);
+    for (int i = 0; i < s->n_layers; i++) {
+        layer *l = &s->layers[i];
+        switch (l->kind) {
+        case LAYER_CONV: sconv_reset(&l->u.conv); break;
+        case LAYER_CONVTR: sconvtr_reset(&l->u.convtr); break;
+        case LAYER_RES: sres_reset(&l->u.res); break;
+        case LAYER_LSTM: slstm_reset(&l->u.lstm); break;
+        case LAYER_ELU: break;
         }
-        ecl_k_elu(cur, (size_t)c * len, cfg->elu_alpha);
-        trace(trace_fn, trace_ctx, layer++, cur, c, len);
-        int new_len;
-        STEP(conv_forward(&cx, &net->resample[s], cur, len, &next_, &new_len));
-        len = new_len;
-        c = net->resample[s].c_out;
-        trace(trace_fn, trace_ctx, layer++, cur, c, len);
     }
-    if (net->lstm.n_layers > 0) {
-        STEP(lstm_forward(&cx, &net->lstm, cur, len, &next_));
-        trace(trace_fn, trace_ctx, layer++, cur, c, len);
-    }
-    ecl_k_elu(cur, (size_t)c * len, cfg->elu_alpha);
-    trace(trace_fn, trace_ctx, layer++, cur, c, len);
-    int new_len;
-    STEP(conv_forward(&cx, &net->conv_out, cur, len, &next_, &new_len));
-    trace(trace_fn, trace_ctx, layer++, cur, net->conv_out.c_out, new_len);
-    *latent = cur;
-    *n_frames = new_len;
-    return ENCODEC_OK;
 }
 
-int ecl_seanet_decode(const encodec_model *m, const float *latent, int n_frames, float **audio,
-                      int n_threads, ecl_trace_fn trace_fn, void *trace_ctx)
+void ecl_seanet_stream_set_threads(ecl_seanet_stream *s, int n_threads)
 {
-    const ecl_config *cfg = &m->cfg;
-    const ecl_seanet *net = &m->decoder;
-    const ctx_t cx = {m, n_threads};
-    float *cur = NULL;
-    int len = n_frames, layer = 0;
-    int err = conv_forward(&cx, &net->conv_in, latent, len, &cur, &len);
-    if (err)
-        return err;
-    int c = net->conv_in.c_out;
-    trace(trace_fn, trace_ctx, layer++, cur, c, len);
-    if (net->lstm.n_layers > 0) {
-        STEP(lstm_forward(&cx, &net->lstm, cur, len, &next_));
-        trace(trace_fn, trace_ctx, layer++, cur, c, len);
+    s->n_threads = n_threads;
+}
+
+void ecl_seanet_stream_set_trace(ecl_seanet_stream *s, ecl_trace_fn fn, void *ctx)
+{
+    s->trace = fn;
+    s->trace_ctx = ctx;
+}
+
+/* Run a chunk through layers [first, n_layers) and hand the result to the sink. */
+static void run_from(ecl_seanet_stream *s, int first, chunk x, ecl_sink_fn sink, void *sink_ctx)
+{
+    for (int i = first; i < s->n_layers && x.n > 0; i++) {
+        layer *l = &s->layers[i];
+        switch (l->kind) {
+        case LAYER_CONV: x = sconv_push(s, &l->u.conv, x); break;
+        case LAYER_CONVTR: x = sconvtr_push(s, &l->u.convtr, x); break;
+        case LAYER_RES: x = sres_push(s, &l->u.res, x); break;
+        case LAYER_LSTM: x = slstm_push(s, &l->u.lstm, x); break;
+        case LAYER_ELU:
+            for (int ch = 0; ch < x.c; ch++)
+                ecl_k_elu(x.d + (size_t)ch * x.stride, (size_t)x.n, s->m->cfg.elu_alpha);
+            break;
+        }
+        if (s->trace && x.n > 0)
+            s->trace(s->trace_ctx, l->index, x.d, x.c, x.n, x.stride);
     }
-    for (int s = 0; s < cfg->n_ratios; s++) {
-        ecl_k_elu(cur, (size_t)c * len, cfg->elu_alpha);
-        trace(trace_fn, trace_ctx, layer++, cur, c, len);
-        int new_len;
-        STEP(convtr_forward(&cx, &net->resample[s], cur, len, &next_, &new_len));
-        len = new_len;
-        c = net->resample[s].c_out;
-        trace(trace_fn, trace_ctx, layer++, cur, c, len);
-        for (int j = 0; j < cfg->n_residual_layers; j++) {
-            STEP(resblock_forward(&cx, &net->res[s * cfg->n_residual_layers + j], cur, c, len,
-                                  &next_));
-            trace(trace_fn, trace_ctx, layer++, cur, c, len);
+    if (x.n > 0)
+        sink(sink_ctx, x.d, x.c, x.n, x.stride);
+}
+
+void ecl_seanet_stream_push(ecl_seanet_stream *s, const float *x, int channels, int n, int stride,
+                            ecl_sink_fn sink, void *sink_ctx)
+{
+    chunk in = {(float *)x, channels, n, stride};
+    run_from(s, 0, in, sink, sink_ctx);
+}
+
+void ecl_seanet_stream_flush(ecl_seanet_stream *s, ecl_sink_fn sink, void *sink_ctx)
+{
+    for (int i = 0; i < s->n_layers; i++) {
+        layer *l = &s->layers[i];
+        chunk x = {NULL, 0, 0, 0};
+        switch (l->kind) {
+        case LAYER_CONV: x = sconv_flush(s, &l->u.conv); break;
+        case LAYER_CONVTR: x = sconvtr_flush(s, &l->u.convtr); break;
+        case LAYER_RES: x = sres_flush(s, &l->u.res); break;
+        case LAYER_LSTM:
+        case LAYER_ELU: continue;
+        }
+        if (x.n == 0)
+            continue;
+        if (s->trace)
+            s->trace(s->trace_ctx, l->index, x.d, x.c, x.n, x.stride);
+        run_from(s, i + 1, x, sink, sink_ctx);
+    }
+}
+
+/* ---- latency ------------------------------------------------------------------------------------ */
+
+static long conv_outputs(const sconv *sc, long n)
+{
+    if (sc->hold || n <= sc->left)
+        return 0;
+    const long padded = sc->left + n;
+    return padded >= sc->k_eff ? (padded - sc->k_eff) / sc->cv->stride + 1 : 0;
+}
+
+long ecl_seanet_stream_outputs_for(const ecl_seanet_stream *s, long n)
+{
+    for (int i = 0; i < s->n_layers && n > 0; i++) {
+        const layer *l = &s->layers[i];
+        switch (l->kind) {
+        case LAYER_CONV: n = conv_outputs(&l->u.conv, n); break;
+        case LAYER_CONVTR:
+            n = l->u.convtr.hold ? 0 : n * l->u.convtr.cv->stride - l->u.convtr.left_trim;
+            break;
+        case LAYER_RES: {
+            const sres *r = &l->u.res;
+            const long branch = conv_outputs(&r->conv2, conv_outputs(&r->conv1, n));
+            const long skip = r->true_skip ? n : conv_outputs(&r->shortcut, n);
+            n = branch < skip ? branch : skip;
+            break;
+        }
+        case LAYER_LSTM:
+        case LAYER_ELU: break;
         }
     }
-    ecl_k_elu(cur, (size_t)c * len, cfg->elu_alpha);
-    trace(trace_fn, trace_ctx, layer++, cur, c, len);
-    int new_len;
-    STEP(conv_forward(&cx, &net->conv_out, cur, len, &next_, &new_len));
-    trace(trace_fn, trace_ctx, layer++, cur, net->conv_out.c_out, new_len);
-    *audio = cur;
-    return ENCODEC_OK;
+    return n > 0 ? n : 0;
+}
+
+size_t ecl_seanet_stream_state_bytes(const ecl_seanet_stream *s)
+{
+    size_t bytes = sizeof *s + (size_t)s->n_layers * sizeof(layer);
+    bytes += (s->scratch_floats) * sizeof(float) + s->n_ptrs * sizeof(float *);
+    for (int i = 0; i < s->n_layers; i++) {
+        const layer *l = &s->layers[i];
+        const sconv *convs[3] = {NULL, NULL, NULL};
+        if (l->kind == LAYER_CONV)
+            convs[0] = &l->u.conv;
+        if (l->kind == LAYER_RES) {
+            const sres *r = &l->u.res;
+            convs[0] = &r->conv1;
+            convs[1] = &r->conv2;
+            convs[2] = r->true_skip ? NULL : &r->shortcut;
+            bytes += sizeof(float) * (size_t)r->conv1.cv->c_in * (r->act_cap + 3 * (size_t)r->q_cap);
+        }
+        for (int k = 0; k < 3; k++)
+            if (convs[k])
+                bytes += sizeof(float) * ((size_t)convs[k]->cv->c_in * convs[k]->cap +
+                                          (size_t)convs[k]->cv->c_out * convs[k]->out_cap);
+        if (l->kind == LAYER_CONVTR)
+            bytes += sizeof(float) * ((size_t)l->u.convtr.cv->c_in * l->u.convtr.cap +
+                                      (size_t)l->u.convtr.cv->c_out * l->u.convtr.full_cap);
+        if (l->kind == LAYER_LSTM) {
+            const size_t d = (size_t)l->u.lstm.ls->dim;
+            bytes += sizeof(float) * (2 * d * l->u.lstm.ls->n_layers + 6 * d * l->u.lstm.cap + 8 * d);
+        }
+    }
+    return bytes;
 }

@@ -10,7 +10,6 @@
 #include "rvq.h"
 #include "seanet.h"
 #include "testutil.h"
-#include "util.h"
 
 static const char *inputs[] = {"excerpt", "synth", "short"};
 static const char *bandwidths[] = {"1.5", "3", "6", "12", "24"};
@@ -62,31 +61,87 @@ static void test_properties(void **state)
     assert_int_equal(encodec_model_has_lm(f->model), 0);
 }
 
+/* Collects the chunks a stream hands to a layer trace or sink, per layer. */
+#define MAX_LAYERS 32
+#define MAX_COLS 40000
 typedef struct {
-    tu_golden *golden;
-    const char *side;
-    int checked;
-    double worst;
-} trace_ctx;
+    float *data[MAX_LAYERS]; /* [channels][MAX_COLS] */
+    int channels[MAX_LAYERS], len[MAX_LAYERS];
+} collector;
 
-static void check_trace(void *ctx, int layer, const float *x, int channels, int len)
+static void collect(collector *c, int layer, const float *x, int channels, int n, int stride)
 {
-    trace_ctx *tc = ctx;
-    char name[64];
-    int64_t shape[8];
-    int nd;
-    size_t n;
-    snprintf(name, sizeof name, "short.trace.%s.%d", tc->side, layer);
-    const float *want = tu_golden_f32(tc->golden, name, shape, &nd, &n);
-    assert_int_equal(nd, 2);
-    assert_int_equal(shape[0], channels);
-    assert_int_equal(shape[1], len);
-    double d = tu_max_abs_diff(x, want, n);
-    if (d > 1e-4)
-        fail_msg("%s: max abs diff %g > 1e-4", name, d);
-    if (d > tc->worst)
-        tc->worst = d;
-    tc->checked++;
+    if (!c->data[layer])
+        c->data[layer] = calloc((size_t)channels * MAX_COLS, sizeof(float));
+    assert_true(c->len[layer] + n <= MAX_COLS);
+    for (int ch = 0; ch < channels; ch++)
+        memcpy(c->data[layer] + (size_t)ch * MAX_COLS + c->len[layer], x + (size_t)ch * stride,
+               (size_t)n * sizeof(float));
+    c->channels[layer] = channels;
+    c->len[layer] += n;
+}
+
+static void trace_cb(void *ctx, int layer, const float *x, int channels, int n, int stride)
+{
+    collect(ctx, layer, x, channels, n, stride);
+}
+
+/* The stream's final output goes to slot MAX_LAYERS - 1. */
+static void sink_cb(void *ctx, const float *x, int channels, int n, int stride)
+{
+    collect(ctx, MAX_LAYERS - 1, x, channels, n, stride);
+}
+
+static void collector_free(collector *c)
+{
+    for (int i = 0; i < MAX_LAYERS; i++)
+        free(c->data[i]);
+}
+
+/* Compare collected layer output (row stride MAX_COLS) with a golden [C][T] tensor. */
+static double compare(const collector *c, int layer, const float *want, int64_t *shape)
+{
+    assert_int_equal(c->channels[layer], shape[0]);
+    assert_int_equal(c->len[layer], shape[1]);
+    double worst = 0;
+    for (int ch = 0; ch < shape[0]; ch++) {
+        double d = tu_max_abs_diff(c->data[layer] + (size_t)ch * MAX_COLS, want + ch * shape[1],
+                                   (size_t)shape[1]);
+        if (d > worst)
+            worst = d;
+    }
+    return worst;
+}
+
+/* Run a whole signal through a fresh encoder or decoder stream (push all, flush). */
+static void run_stream(const encodec_model *m, int decoder, const float *x, int channels, int n,
+                       collector *c, int trace)
+{
+    ecl_seanet_stream *s;
+    int out_max;
+    assert_int_equal(ecl_seanet_stream_create(m, decoder, n, &s, &out_max), ENCODEC_OK);
+    if (trace)
+        ecl_seanet_stream_set_trace(s, trace_cb, c);
+    ecl_seanet_stream_push(s, x, channels, n, n, sink_cb, c);
+    ecl_seanet_stream_flush(s, sink_cb, c);
+    ecl_seanet_stream_free(s);
+}
+
+static void check_traces(tu_golden *g, const collector *c, const char *side)
+{
+    double worst = 0;
+    for (int layer = 0; layer < 16; layer++) {
+        char name[64];
+        int64_t shape[8];
+        snprintf(name, sizeof name, "short.trace.%s.%d", side, layer);
+        const float *want = tu_golden_f32(g, name, shape, NULL, NULL);
+        double d = compare(c, layer, want, shape);
+        if (d > 1e-4)
+            fail_msg("%s: max abs diff %g > 1e-4", name, d);
+        if (d > worst)
+            worst = d;
+    }
+    print_message("layer traces %s: max abs diff %.3g\n", side, worst);
 }
 
 static void test_layer_traces(void **state)
@@ -94,35 +149,25 @@ static void test_layer_traces(void **state)
     fixture *f = *state;
     size_t n;
     const float *audio = tu_golden_f32(f->golden, "short.audio", NULL, NULL, &n);
-    trace_ctx enc = {f->golden, "enc", 0, 0};
-    float *latent = NULL;
-    int frames = 0;
-    assert_int_equal(ecl_seanet_encode(f->model, audio, (int)n, &latent, &frames, 1, check_trace,
-                                       &enc),
-                     ENCODEC_OK);
-    assert_int_equal(enc.checked, 16);
-    assert_int_equal(frames, 1);
+    collector enc = {0};
+    run_stream(f->model, 0, audio, 1, (int)n, &enc, 1);
+    check_traces(f->golden, &enc, "enc");
 
     int32_t codes[32];
     ecl_rvq_encode(f->model, tu_golden_f32(f->golden, "short.trace.enc.15", NULL, NULL, NULL), 1,
-                   32, codes);
+                   1, 32, codes);
     const int32_t *want_codes = tu_golden_i32(f->golden, "short.trace.codes", NULL, NULL, NULL);
     int flips = 0;
     for (int q = 0; q < 32; q++)
         flips += codes[q] != want_codes[q];
     assert_true(flips <= 1);
 
-    trace_ctx dec = {f->golden, "dec", 0, 0};
-    float *out = NULL;
-    assert_int_equal(ecl_seanet_decode(f->model,
-                                       tu_golden_f32(f->golden, "short.trace.quantized", NULL,
-                                                     NULL, NULL),
-                                       1, &out, 1, check_trace, &dec),
-                     ENCODEC_OK);
-    assert_int_equal(dec.checked, 16);
-    print_message("layer traces: encoder max diff %.3g, decoder %.3g\n", enc.worst, dec.worst);
-    ecl_free(latent);
-    ecl_free(out);
+    collector dec = {0};
+    run_stream(f->model, 1, tu_golden_f32(f->golden, "short.trace.quantized", NULL, NULL, NULL),
+               2, 1, &dec, 1);
+    check_traces(f->golden, &dec, "dec");
+    collector_free(&enc);
+    collector_free(&dec);
 }
 
 static void test_latents(void **state)
@@ -130,21 +175,18 @@ static void test_latents(void **state)
     fixture *f = *state;
     for (int i = 0; i < 3; i++) {
         char name[64];
-        size_t n, n_lat;
+        size_t n;
         int64_t shape[8];
         snprintf(name, sizeof name, "%s.audio", inputs[i]);
         const float *audio = tu_golden_f32(f->golden, name, NULL, NULL, &n);
         snprintf(name, sizeof name, "%s.latent", inputs[i]);
-        const float *want = tu_golden_f32(f->golden, name, shape, NULL, &n_lat);
-        float *latent = NULL;
-        int frames = 0;
-        assert_int_equal(ecl_seanet_encode(f->model, audio, (int)n, &latent, &frames, 1, NULL, NULL),
-                         ENCODEC_OK);
-        assert_int_equal(frames, shape[1]);
-        double d = tu_max_abs_diff(latent, want, n_lat);
+        const float *want = tu_golden_f32(f->golden, name, shape, NULL, NULL);
+        collector c = {0};
+        run_stream(f->model, 0, audio, 1, (int)n, &c, 0);
+        double d = compare(&c, MAX_LAYERS - 1, want, shape);
         print_message("%s latent: max abs diff %.3g\n", inputs[i], d);
         assert_true(d <= 1e-4);
-        ecl_free(latent);
+        collector_free(&c);
     }
 }
 
@@ -168,7 +210,7 @@ static void test_quantizer_and_decoder(void **state)
             const float *latent = tu_golden_f32(f->golden, name, NULL, NULL, NULL);
 
             int32_t *codes = malloc(n * sizeof *codes), *frame_major = malloc(n * sizeof *codes);
-            ecl_rvq_encode(f->model, latent, T, K, codes);
+            ecl_rvq_encode(f->model, latent, T, T, K, codes);
             int diff = 0;
             for (int t = 0; t < T; t++)
                 for (int k = 0; k < K; k++) {
@@ -183,7 +225,7 @@ static void test_quantizer_and_decoder(void **state)
                 assert_true(diff * 100 <= (int)n);
 
             float *q = malloc((size_t)2 * T * sizeof *q);
-            ecl_rvq_decode(f->model, frame_major, T, K, q);
+            ecl_rvq_decode(f->model, frame_major, T, K, q, T);
             snprintf(name, sizeof name, "%s.bw%s.quantized", inputs[i], bandwidths[b]);
             const float *want_q = tu_golden_f32(f->golden, name, NULL, NULL, NULL);
             assert_true(tu_max_abs_diff(q, want_q, (size_t)2 * T) <= 1e-6);
@@ -193,7 +235,7 @@ static void test_quantizer_and_decoder(void **state)
             const float *want_audio = tu_golden_f32(f->golden, name, NULL, NULL, &n_audio);
             float *audio = malloc(n_audio * sizeof *audio);
             size_t got;
-            assert_int_equal(encodec_decode(dec, frame_major, T, K, audio, n_audio, &got),
+            assert_int_equal(encodec_decode(dec, frame_major, NULL, T, K, audio, n_audio, &got),
                              ENCODEC_OK);
             assert_int_equal(got, n_audio);
             double d = tu_max_abs_diff(audio, want_audio, n_audio);
@@ -233,7 +275,7 @@ static void test_encode_end_to_end(void **state)
             size_t frames;
             for (int threads = 1; threads <= 2; threads++) {
                 assert_int_equal(encodec_encoder_set_threads(enc, threads), ENCODEC_OK);
-                assert_int_equal(encodec_encode(enc, audio, n_audio, codes, T, &frames), ENCODEC_OK);
+                assert_int_equal(encodec_encode(enc, audio, n_audio, codes, NULL, T, &frames), ENCODEC_OK);
                 assert_int_equal(frames, T);
                 int diff = 0;
                 for (int t = 0; t < T; t++)
