@@ -11,58 +11,48 @@
 #include <omp.h>
 #endif
 
-#ifndef MB
-#define MB 4  /* rows of C per micro-tile */
-#endif
-#ifndef NB
-#define NB 8 /* columns of C per micro-tile */
-#endif
+#define MB 32 /* rows of C per tile (the vectorised dimension) */
+#define NB 8  /* most columns of C per tile */
 
-/* One MB x NB tile with all K accumulated in registers (the compiler vectorises over c). */
-static void gemm_tile_full(int K, const float *A, int lda, const float *const *B, int n0,
-                           const float *bias, int m0, float *C, int ldc)
+/* Every element of C is bias + sum over k in increasing order of a*b (separate multiply and
+ * add), whatever the tile shape, so results do not depend on chunk sizes or thread counts:
+ * streaming and whole-signal processing give the same bits. */
+
+/* MB x nb tile (nb <= NB): broadcast B, vectorise over the rows of A^T. */
+static void tile_full(int nb, int K, const float *at, int ldat, const float *const *B, int n0,
+                      const float *bias, int m0, float *C, int ldc)
 {
-    float acc[MB][NB];
-    for (int r = 0; r < MB; r++) {
-        float b0 = bias ? bias[m0 + r] : 0.0f;
-        for (int c = 0; c < NB; c++)
-            acc[r][c] = b0;
-    }
-    const float *a = A + (size_t)m0 * lda;
+    float acc[NB][MB];
+    for (int c = 0; c < nb; c++)
+        for (int r = 0; r < MB; r++)
+            acc[c][r] = bias ? bias[m0 + r] : 0.0f;
     for (int k = 0; k < K; k++) {
-        const float *b = B[k] + n0;
-        for (int r = 0; r < MB; r++) {
-            const float w = a[(size_t)r * lda + k];
-            for (int c = 0; c < NB; c++)
-                acc[r][c] += w * b[c];
+        const float *a = at + (size_t)k * ldat + m0;
+        for (int c = 0; c < nb; c++) {
+            const float b = B[k][n0 + c];
+            for (int r = 0; r < MB; r++)
+                acc[c][r] += a[r] * b;
         }
     }
-    for (int r = 0; r < MB; r++)
-        memcpy(C + (size_t)(m0 + r) * ldc + n0, acc[r], sizeof acc[r]);
+    for (int c = 0; c < nb; c++)
+        for (int r = 0; r < MB; r++)
+            C[(size_t)(m0 + r) * ldc + n0 + c] = acc[c][r];
 }
 
-/* Any tile at the edges: mb <= MB rows, nb <= NB columns. */
-static void gemm_tile_edge(int mb, int nb, int K, const float *A, int lda,
-                           const float *const *B, int n0, const float *bias, int m0, float *C,
-                           int ldc)
+/* Fewer than MB rows at the edge. */
+static void tile_edge(int mb, int nb, int K, const float *at, int ldat, const float *const *B,
+                      int n0, const float *bias, int m0, float *C, int ldc)
 {
-    for (int r = 0; r < mb; r++) {
-        float acc[NB];
-        float b0 = bias ? bias[m0 + r] : 0.0f;
-        for (int c = 0; c < nb; c++)
-            acc[c] = b0;
-        const float *a = A + (size_t)(m0 + r) * lda;
-        for (int k = 0; k < K; k++) {
-            const float *b = B[k] + n0;
-            const float w = a[k];
-            for (int c = 0; c < nb; c++)
-                acc[c] += w * b[c];
+    for (int r = 0; r < mb; r++)
+        for (int c = 0; c < nb; c++) {
+            float acc = bias ? bias[m0 + r] : 0.0f;
+            for (int k = 0; k < K; k++)
+                acc += at[(size_t)k * ldat + m0 + r] * B[k][n0 + c];
+            C[(size_t)(m0 + r) * ldc + n0 + c] = acc;
         }
-        memcpy(C + (size_t)(m0 + r) * ldc + n0, acc, (size_t)nb * sizeof(float));
-    }
 }
 
-void ecl_k_gemm_rows(int M, int N, int K, const float *A, int lda, const float *const *B,
+void ecl_k_gemm_rows(int M, int N, int K, const float *at, int ldat, const float *const *B,
                      const float *bias, float *C, int ldc, int n_threads)
 {
     const int m_tiles = (M + MB - 1) / MB, n_tiles = (N + NB - 1) / NB;
@@ -70,16 +60,23 @@ void ecl_k_gemm_rows(int M, int N, int K, const float *A, int lda, const float *
     const double work = (double)M * N * K;
     (void)n_threads;
     (void)work;
-    /* Column tiles outermost so that concurrent threads share the same B panel. */
+    /* Row tiles innermost so that consecutive tiles share the same B panel. */
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && work > 2e5)
     for (long tile = 0; tile < tiles; tile++) {
         const int m0 = (int)(tile % m_tiles) * MB, n0 = (int)(tile / m_tiles) * NB;
         const int mb = M - m0 < MB ? M - m0 : MB, nb = N - n0 < NB ? N - n0 : NB;
-        if (mb == MB && nb == NB)
-            gemm_tile_full(K, A, lda, B, n0, bias, m0, C, ldc);
+        if (mb == MB)
+            tile_full(nb, K, at, ldat, B, n0, bias, m0, C, ldc);
         else
-            gemm_tile_edge(mb, nb, K, A, lda, B, n0, bias, m0, C, ldc);
+            tile_edge(mb, nb, K, at, ldat, B, n0, bias, m0, C, ldc);
     }
+}
+
+void ecl_k_transpose(const float *a, int rows, int cols, float *at)
+{
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            at[(size_t)c * rows + r] = a[(size_t)r * cols + c];
 }
 
 size_t ecl_k_conv1d_scratch_floats(int c_in, int len_in, int stride)
@@ -118,8 +115,7 @@ void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, const float
                     scratch + ((size_t)(off % stride) * c_in + i) * phase_len + off / stride;
             }
     }
-    ecl_k_gemm_rows(c_out, t_out, c_in * kernel, w, c_in * kernel, ptrs, bias, y, t_out,
-                    n_threads);
+    ecl_k_gemm_rows(c_out, t_out, c_in * kernel, w, c_out, ptrs, bias, y, t_out, n_threads);
 }
 
 int ecl_k_convtr_taps(int kernel, int stride) { return (kernel + stride - 1) / stride; }
@@ -133,7 +129,7 @@ void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int 
             for (int i = 0; i < c_in; i++)
                 for (int q = 0; q < taps; q++) {
                     const int j = r + q * stride;
-                    w_phase[(((size_t)r * c_out + o) * c_in + i) * taps + q] =
+                    w_phase[(((size_t)r * c_in + i) * taps + q) * c_out + o] =
                         j < kernel ? w[((size_t)i * c_out + o) * kernel + j] : 0.0f;
                 }
 }
@@ -149,7 +145,7 @@ void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float 
             ptrs[i * taps + q] = xh + (size_t)i * x_stride + (taps - 1) - q;
     for (int r = 0; r < stride; r++) {
         const float *a = w_phase + (size_t)r * c_out * c_in * taps;
-        ecl_k_gemm_rows(c_out, n, c_in * taps, a, c_in * taps, ptrs, bias, scratch, n, n_threads);
+        ecl_k_gemm_rows(c_out, n, c_in * taps, a, c_out, ptrs, bias, scratch, n, n_threads);
         for (int o = 0; o < c_out; o++) {
             const float *src = scratch + (size_t)o * n;
             float *dst = y + (size_t)o * y_stride + r;

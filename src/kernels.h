@@ -7,11 +7,17 @@
 
 #include <stddef.h>
 
-/* C[m][n] = (bias ? bias[m] : 0) + sum_k A[m*lda + k] * B[k][n] for m < M, n < N.
- * B is given as K row pointers, each to at least N contiguous floats, so that shifted or
- * phase-split views of a signal serve as rows without copying. OpenMP over rows of C. */
-void ecl_k_gemm_rows(int M, int N, int K, const float *A, int lda, const float *const *B,
+/* C[m][n] = (bias ? bias[m] : 0) + sum_k At[k*ldat + m] * B[k][n] for m < M, n < N, the sum
+ * taken in increasing k for every element (so any tiling, chunking or thread count gives the
+ * same bits). A is given transposed ([K][ldat]) so that both wide (whole-signal) and narrow
+ * (frame-by-frame) tiles read it contiguously. B is given as K row pointers, each to at least
+ * N contiguous floats, so that shifted or phase-split views of a signal serve as rows without
+ * copying. OpenMP over tiles of C. */
+void ecl_k_gemm_rows(int M, int N, int K, const float *at, int ldat, const float *const *B,
                      const float *bias, float *C, int ldc, int n_threads);
+
+/* at[c][r] = a[r][c] for a [rows][cols]. */
+void ecl_k_transpose(const float *a, int rows, int cols, float *at);
 
 /* Scratch (in floats, and row pointers) that ecl_k_conv1d needs. */
 size_t ecl_k_conv1d_scratch_floats(int c_in, int len_in, int stride);
@@ -19,12 +25,13 @@ size_t ecl_k_conv1d_scratch_ptrs(int c_in, int kernel);
 
 /* y[o][t] = bias[o] + sum_i sum_j w[o][i][j] * x[i][t*stride + j*dilation], t < t_out.
  * x: [c_in][x_stride] already padded (needs (t_out-1)*stride + (k-1)*dilation + 1 samples);
- * w: [c_out][c_in][k]; y: [c_out][t_out]. */
+ * w: transposed weights [c_in * k][c_out] (ecl_k_transpose of [c_out][c_in * k]);
+ * y: [c_out][t_out]. */
 void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, const float *w,
                   const float *bias, int c_out, int kernel, int stride, int dilation,
                   float *y, int t_out, float *scratch, const float **ptrs, int n_threads);
 
-/* Weights of a transposed conv re-laid for the polyphase form: w_phase[r][o][i][q] =
+/* Weights of a transposed conv re-laid for the polyphase form: w_phase[r][i][q][o] =
  * w[i][o][r + q*stride] (zero where r + q*stride >= kernel), q < ecl_k_convtr_taps(). */
 int ecl_k_convtr_taps(int kernel, int stride);
 void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int stride,

@@ -308,17 +308,19 @@ static int alloc_fail(loader *ld)
     return ecl_fail(ld->msg, ld->msg_size, ENCODEC_ENOMEM, "%s: out of memory", ld->source);
 }
 
+static int bind_conv_weights(loader *ld, const char *base, const char *inner, int transposed,
+                             const int64_t *wshape, size_t n, float *w, ecl_conv *cv);
+static int relayout_conv(loader *ld, int transposed, int c_in, int c_out, int kernel,
+                         int stride, size_t n, const float *w, ecl_conv *cv);
+
 /* Bind a (transposed) convolution whose module path is `base` (e.g. "encoder.model.0.conv"):
  * weights under base.conv / base.convtr, GroupNorm under base.norm. */
 static int bind_conv(loader *ld, const char *base, int transposed, int c_in, int c_out,
                      int kernel, int stride, int dilation, ecl_conv *cv)
 {
     encodec_model *m = ld->m;
-    char name[256];
     const char *inner = transposed ? "convtr" : "conv";
     const int64_t wshape[3] = {transposed ? c_in : c_out, transposed ? c_out : c_in, kernel};
-    const int64_t gshape[3] = {wshape[0], 1, 1};
-    const int64_t bshape[1] = {c_out};
     const size_t n = (size_t)c_in * c_out * kernel;
     int err;
     cv->c_in = c_in;
@@ -326,23 +328,48 @@ static int bind_conv(loader *ld, const char *base, int transposed, int c_in, int
     cv->kernel = kernel;
     cv->stride = stride;
     cv->dilation = dilation;
-    float *w = model_alloc(m, n);
     cv->bias = model_alloc(m, (size_t)c_out);
-    if (!w || !cv->bias)
+    if (!cv->bias)
         return alloc_fail(ld);
+    /* The stored layout is only a step towards the kernels' layout: keep it temporarily. */
+    float *w = ecl_calloc(n, sizeof(float));
+    if (!w)
+        return alloc_fail(ld);
+    err = bind_conv_weights(ld, base, inner, transposed, wshape, n, w, cv);
+    if (!err)
+        err = relayout_conv(ld, transposed, c_in, c_out, kernel, stride, n, w, cv);
+    ecl_free(w);
+    return err;
+}
+
+/* Load (and for weight_norm fold) the weight of a conv into w, in the stored layout. */
+static int bind_conv_weights(loader *ld, const char *base, const char *inner, int transposed,
+                             const int64_t *wshape, size_t n, float *w, ecl_conv *cv)
+{
+    encodec_model *m = ld->m;
+    const int c_out = cv->c_out;
+    const int64_t gshape[3] = {wshape[0], 1, 1};
+    const int64_t bshape[1] = {c_out};
+    char name[256];
+    int err;
+    (void)transposed;
+    (void)m;
     snprintf(name, sizeof name, "%s.%s.bias", base, inner);
     if ((err = load_tensor(ld, name, 1, bshape, cv->bias)))
         return err;
     if (!m->cfg.group_norm) {
-        float *g = model_alloc(m, (size_t)wshape[0]);
+        float *g = ecl_calloc((size_t)wshape[0], sizeof(float));
         if (!g)
             return alloc_fail(ld);
         snprintf(name, sizeof name, "%s.%s.weight_g", base, inner);
-        if ((err = load_tensor(ld, name, 3, gshape, g)))
-            return err;
+        err = load_tensor(ld, name, 3, gshape, g);
         snprintf(name, sizeof name, "%s.%s.weight_v", base, inner);
-        if ((err = load_tensor(ld, name, 3, wshape, w)))
+        if (!err)
+            err = load_tensor(ld, name, 3, wshape, w);
+        if (err) {
+            ecl_free(g);
             return err;
+        }
         /* PyTorch weight_norm (dim 0): one norm per index of the stored tensor's axis 0 —
          * output channels for conv, input channels for transposed conv. */
         const size_t row = n / (size_t)wshape[0];
@@ -352,13 +379,16 @@ static int bind_conv(loader *ld, const char *base, int transposed, int c_in, int
             for (size_t i = 0; i < row; i++)
                 ss += (double)v[i] * v[i];
             const float scale = g[r] / (float)sqrt(ss);
-            if (!isfinite(scale))
+            if (!isfinite(scale)) {
+                ecl_free(g);
                 return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_VALUE,
                                 "%s: tensor %s has an all-zero row %lld (weight norm undefined)",
                                 ld->source, name, (long long)r);
+            }
             for (size_t i = 0; i < row; i++)
                 v[i] = v[i] * scale;
         }
+        ecl_free(g);
     } else {
         snprintf(name, sizeof name, "%s.%s.weight", base, inner);
         if ((err = load_tensor(ld, name, 3, wshape, w)))
@@ -374,6 +404,14 @@ static int bind_conv(loader *ld, const char *base, int transposed, int c_in, int
         if ((err = load_tensor(ld, name, 1, bshape, cv->norm_bias)))
             return err;
     }
+    return ENCODEC_OK;
+}
+
+/* The kernels' layouts: transposed for convolutions, polyphase for transposed ones. */
+static int relayout_conv(loader *ld, int transposed, int c_in, int c_out, int kernel,
+                         int stride, size_t n, const float *w, ecl_conv *cv)
+{
+    encodec_model *m = ld->m;
     if (transposed) {
         float *phase = model_alloc(m, (size_t)stride * c_out * c_in *
                                           ecl_k_convtr_taps(kernel, stride));
@@ -382,7 +420,11 @@ static int bind_conv(loader *ld, const char *base, int transposed, int c_in, int
         ecl_k_convtr_relayout(w, c_in, c_out, kernel, stride, phase);
         cv->weight = phase;
     } else {
-        cv->weight = w;
+        float *wt = model_alloc(m, n);
+        if (!wt)
+            return alloc_fail(ld);
+        ecl_k_transpose(w, c_out, c_in * kernel, wt);
+        cv->weight = wt;
     }
     return ENCODEC_OK;
 }
@@ -436,14 +478,13 @@ static int bind_lstm(loader *ld, const char *side, int index, int dim, ecl_lstm 
             break;
         }
         snprintf(name, sizeof name, "%s.model.%d.lstm.weight_ih_l%d", side, index, l);
-        if ((err = load_tensor(ld, name, 2, wshape, ls->w_ih[l])))
+        if ((err = load_tensor(ld, name, 2, wshape, w_tmp)))
             break;
+        ecl_k_transpose(w_tmp, 4 * dim, dim, ls->w_ih[l]);
         snprintf(name, sizeof name, "%s.model.%d.lstm.weight_hh_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 2, wshape, w_tmp)))
             break;
-        for (int r = 0; r < 4 * dim; r++)
-            for (int k = 0; k < dim; k++)
-                ls->w_hh_t[l][(size_t)k * 4 * dim + r] = w_tmp[(size_t)r * dim + k];
+        ecl_k_transpose(w_tmp, 4 * dim, dim, ls->w_hh_t[l]);
         snprintf(name, sizeof name, "%s.model.%d.lstm.bias_ih_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 1, bshape, ls->bias[l])))
             break;

@@ -11,8 +11,8 @@
 /* A convolution (or transposed convolution) with effective (weight-norm folded) weights. */
 typedef struct {
     int c_in, c_out, kernel, stride, dilation;
-    float *weight;      /* conv: [c_out][c_in][kernel]; transposed: polyphase relayout
-                           [stride][c_out][c_in][taps] (see ecl_k_convtr_relayout) */
+    float *weight;      /* conv: transposed [c_in * kernel][c_out]; transposed conv:
+                           polyphase [stride][c_in][taps][c_out] (ecl_k_convtr_relayout) */
     float *bias;        /* [c_out] */
     float *norm_weight; /* [c_out] GroupNorm affine (time_group_norm models), else NULL */
     float *norm_bias;   /* [c_out] */
@@ -28,7 +28,7 @@ typedef struct {
 /* Multi-layer LSTM with input = hidden = dim, plus skip. */
 typedef struct {
     int dim, n_layers;
-    float **w_ih;  /* [n_layers] of [4*dim][dim] */
+    float **w_ih;   /* [n_layers] of [dim][4*dim]: W_ih transposed for the matrix kernel */
     float **w_hh_t; /* [n_layers] of [dim][4*dim]: W_hh transposed for the recurrence kernel */
     float **bias;  /* [n_layers] of [4*dim]: b_ih + b_hh */
 } ecl_lstm;

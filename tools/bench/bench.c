@@ -29,6 +29,63 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* 1 when the model encodes in segments (no frame-by-frame streaming to time). */
+static int is_segmented(const encodec_model *m)
+{
+    size_t steady = 0;
+    encodec_encoder *e;
+    if (encodec_encoder_create(m, &e))
+        return 1;
+    encodec_encoder_latency(e, NULL, &steady);
+    encodec_encoder_free(e);
+    return steady > 0;
+}
+
+static double percentile(double *v, int n, double p)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    int i = (int)(p * (n - 1) + 0.5);
+    return v[i];
+}
+
+/* Streaming one hop at a time: per-frame time of push, p50 and p99, encoder and decoder. */
+static void stream_frame_by_frame(encodec_encoder *enc, encodec_decoder *dec, const float *pcm,
+                                  size_t n, int32_t *codes, float *scales, float *out, int threads)
+{
+    const int hop = 320, ch = 1, K = encodec_encoder_codebooks(enc);
+    const int steps = (int)(n / hop);
+    double *te = calloc((size_t)steps, sizeof *te), *td = calloc((size_t)steps, sizeof *td);
+    size_t frames = 0, got, total_out = 0;
+    encodec_encoder_reset(enc);
+    encodec_decoder_reset(dec);
+    for (int i = 0; i < steps; i++) {
+        double t0 = now();
+        encodec_encoder_push(enc, pcm + (size_t)i * hop * ch, hop, codes + frames * K,
+                             scales + frames, encodec_encoder_max_frames(enc, hop), &got);
+        double t1 = now();
+        te[i] = t1 - t0;
+        size_t made = got;
+        double t2 = now();
+        encodec_decoder_push(dec, codes + frames * K, scales + frames, made, K, out + total_out,
+                             encodec_decoder_max_samples(dec, made), &got);
+        td[i] = now() - t2;
+        total_out += got;
+        frames += made;
+    }
+    encodec_encoder_reset(enc);
+    encodec_decoder_reset(dec);
+    /* skip the start-up steps, where frames are held back */
+    const int skip = 10 < steps ? 10 : 0;
+    printf("%-8d %-8s %9.3f ms %9.3f ms  (per %d-sample hop: p50, p99)\n", threads,
+           "s-encode", 1e3 * percentile(te + skip, steps - skip, 0.5),
+           1e3 * percentile(te + skip, steps - skip, 0.99), hop);
+    printf("%-8d %-8s %9.3f ms %9.3f ms  (per frame: p50, p99)\n", threads, "s-decode",
+           1e3 * percentile(td + skip, steps - skip, 0.5),
+           1e3 * percentile(td + skip, steps - skip, 0.99));
+    free(te);
+    free(td);
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: encodec-bench MODEL.safetensors [-s SECONDS] [-r RUNS] [-b KBPS] "
@@ -71,8 +128,11 @@ int main(int argc, char **argv)
     const int sr = encodec_model_sample_rate(model), ch = encodec_model_channels(model);
     const size_t n = (size_t)(seconds * sr);
     float *pcm = malloc(n * ch * sizeof *pcm);
-    float *out = malloc((encodec_model_frames_for_samples(model, n) * 320 + 320) * ch * sizeof *out);
-    int32_t *codes = malloc(encodec_model_frames_for_samples(model, n) * 32 * sizeof *codes);
+    const size_t max_frames = 2 * encodec_model_frames_for_samples(model, n) + 8;
+    const size_t max_samples = max_frames * encodec_model_hop_length(model);
+    float *out = malloc(max_samples * ch * sizeof *out);
+    int32_t *codes = malloc(max_frames * encodec_model_max_codebooks(model) * sizeof *codes);
+    float *scales = malloc(max_frames * sizeof *scales);
     unsigned seed = 12345;
     for (size_t i = 0; i < n * ch; i++) { /* a chirp with a little noise */
         seed = seed * 1103515245u + 12345u;
@@ -100,12 +160,11 @@ int main(int argc, char **argv)
         size_t frames = 0, got = 0;
         for (int r = 0; r < runs; r++) {
             double t0 = now();
-            err = encodec_encode(enc, pcm, n, codes, encodec_model_frames_for_samples(model, n),
-                                 &frames);
+            err = encodec_encode(enc, pcm, n, codes, scales, max_frames, &frames);
             double t1 = now();
             if (!err)
-                err = encodec_decode(dec, codes, frames, encodec_encoder_codebooks(enc), out,
-                                     frames * 320 + 320, &got);
+                err = encodec_decode(dec, codes, scales, frames, encodec_encoder_codebooks(enc),
+                                     out, max_samples, &got);
             double t2 = now();
             if (err) {
                 fprintf(stderr, "encodec-bench: %s\n", encodec_strerror(err));
@@ -117,6 +176,8 @@ int main(int argc, char **argv)
         double me = median(te, runs), md = median(td, runs);
         printf("%-8d %-8s %12.4f %12.3f\n", threads, "encode", me / seconds, me);
         printf("%-8d %-8s %12.4f %12.3f\n", threads, "decode", md / seconds, md);
+        if (!is_segmented(model) && ch == 1)
+            stream_frame_by_frame(enc, dec, pcm, n, codes, scales, out, threads);
         free(te);
         free(td);
     }
@@ -127,5 +188,6 @@ int main(int argc, char **argv)
     free(pcm);
     free(out);
     free(codes);
+    free(scales);
     return 0;
 }
