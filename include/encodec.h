@@ -313,6 +313,40 @@ ENCODEC_API int encodec_decompress(encodec_decoder *decoder, const uint8_t *data
 /** Release a buffer returned by the library (NULL is allowed). */
 ENCODEC_API void encodec_buffer_free(void *buffer);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Language model (entropy coding)                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Attach a language model to a codec model, for entropy-coded .ecdc streams (use_lm = 1).
+ * The file is an LM weights file (safetensors with the LM configuration in its metadata, as
+ * written by encodec-convert, e.g. from encodec_lm_24khz-1608e3c0.th), validated completely
+ * (configuration, every tensor with its shape, finite values) and copied; the file can be
+ * deleted afterwards. Its "card" must equal the codec's codebook size. The LM may have more or
+ * fewer tables than the codec has codebooks; a stream can use as many codebooks as it has.
+ * A previously attached LM is replaced (and freed); on failure the model is left unchanged.
+ * This modifies the model: call it right after loading, before the model is shared between
+ * threads and before any encoder or decoder is created from it.
+ * Probabilities are computed with a fixed evaluation order and the library's own exp, erf,
+ * sin and cos, so LM-coded streams decode bit-exactly with this library on any machine and
+ * thread count (not necessarily with the reference Python implementation, whose float32
+ * rounding differs).
+ * @param model    a model from encodec_model_load_file() / _memory()
+ * @param path     LM weights file
+ * @param msg      optional buffer for a one-line message naming the file and the tensor at fault
+ * @param msg_size size of msg in bytes
+ * @return ENCODEC_OK, ENCODEC_EINVAL, ENCODEC_EIO, ENCODEC_EWEIGHTS_* (ENCODEC_EWEIGHTS_CONFIG
+ *         also when the LM's card differs from the codec's codebook size) or ENCODEC_ENOMEM
+ */
+ENCODEC_API int encodec_model_load_lm_file(encodec_model *model, const char *path, char *msg,
+                                           size_t msg_size);
+
+/** As encodec_model_load_lm_file(), from a buffer in memory; the buffer is not kept. */
+ENCODEC_API int encodec_model_load_lm_memory(encodec_model *model, const void *data,
+                                             size_t size, char *msg, size_t msg_size);
+
+/* ---- end of language model ---------------------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,14 +1,69 @@
 /* Whole-signal .ecdc compression and decompression (spec 8), the public encodec_compress,
  * encodec_decompress and encodec_buffer_free: the encoder/decoder handles turn audio into codes
- * and back, the container (ecdc.c) turns codes and segment scales into bytes and back. The LM
- * payload answers ENCODEC_EUNSUPPORTED until the LM exists. */
+ * and back, the container (ecdc.c) turns codes and segment scales into bytes and back, with the
+ * language model (lm.c) supplying the CDFs of the entropy-coded payload. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "arith.h"
 #include "ecdc.h"
 #include "encodec.h"
+#include "lm.h"
 #include "model.h"
 #include "util.h"
+
+/* The container's source of CDFs: the model's LM, one step per frame, reset per segment. */
+typedef struct {
+    const ecl_lm *lm;
+    ecl_lm_state *state;
+    float *probs;     /* [n_codebooks][card] */
+    int32_t prev[1024];
+} lm_source;
+
+static int lm_frame_cdfs(void *ctx, int segment, size_t t, const int32_t *prev_codes,
+                         int n_codebooks, int32_t *cdfs_out)
+{
+    lm_source *src = ctx;
+    (void)segment;
+    (void)t;
+    if (n_codebooks > src->lm->n_q || n_codebooks > 1024)
+        return ENCODEC_EUNSUPPORTED;
+    if (!prev_codes) {
+        ecl_lm_state_reset(src->state);
+        memset(src->prev, 0, sizeof src->prev);
+    } else {
+        for (int k = 0; k < n_codebooks; k++)
+            src->prev[k] = prev_codes[k] + 1;
+    }
+    int err = ecl_lm_step(src->lm, src->state, src->prev, n_codebooks, src->probs);
+    for (int k = 0; !err && k < n_codebooks; k++)
+        err = ecl_quantize_cdf(src->probs + (size_t)k * src->lm->card, src->lm->card,
+                               cdfs_out + (size_t)k * src->lm->card);
+    return err < 0 ? err : ENCODEC_OK;
+}
+
+/* Set up an LM source for n_codebooks (ENCODEC_EUNSUPPORTED without an LM). */
+static int lm_source_init(lm_source *src, const encodec_model *m, int n_codebooks)
+{
+    memset(src, 0, sizeof *src);
+    if (!m->lm)
+        return ENCODEC_EUNSUPPORTED;
+    if (n_codebooks > m->lm->n_q)
+        return ENCODEC_EUNSUPPORTED;
+    src->lm = m->lm;
+    src->probs = malloc((size_t)n_codebooks * m->lm->card * sizeof(float));
+    if (!src->probs || ecl_lm_state_create(m->lm, 0, &src->state) != ENCODEC_OK) {
+        free(src->probs);
+        return ENCODEC_ENOMEM;
+    }
+    return ENCODEC_OK;
+}
+
+static void lm_source_free(lm_source *src)
+{
+    ecl_lm_state_free(src->state);
+    free(src->probs);
+}
 
 /* The container's view of a model. */
 static void model_geometry(const encodec_model *m, ecl_ecdc_geometry *g)
@@ -33,8 +88,6 @@ int encodec_compress(encodec_encoder *encoder, const float *pcm, size_t n_sample
         (uint64_t)n_samples > ECL_ECDC_MAX_AUDIO_LENGTH)
         return ENCODEC_EINVAL;
     const encodec_model *m = ecl_encoder_model(encoder);
-    if (use_lm)
-        return ENCODEC_EUNSUPPORTED; /* no LM yet */
 
     ecl_ecdc_geometry g;
     model_geometry(m, &g);
@@ -57,11 +110,20 @@ int encodec_compress(encodec_encoder *encoder, const float *pcm, size_t n_sample
     }
     size_t got = 0;
     ecl_ecdc_writer *w = NULL;
-    int rc = encodec_encode(encoder, pcm, n_samples, codes, scales, n_frames, &got);
+    lm_source src;
+    ecl_ecdc_lm lm = {lm_frame_cdfs, &src};
+    int rc = use_lm ? lm_source_init(&src, m, K) : ENCODEC_OK;
+    if (rc) {
+        free(codes);
+        free(scales);
+        return rc;
+    }
+    rc = encodec_encode(encoder, pcm, n_samples, codes, scales, n_frames, &got);
     if (rc == ENCODEC_OK && got != n_frames)
         rc = ENCODEC_EUNSUPPORTED;
     if (rc == ENCODEC_OK)
-        rc = ecl_ecdc_writer_create(&g, encodec_model_name(m), n_samples, K, NULL, &w);
+        rc = ecl_ecdc_writer_create(&g, encodec_model_name(m), n_samples, K,
+                                    use_lm ? &lm : NULL, &w);
     /* segment by segment: its scale, then its frames */
     const size_t n_seg = ecl_ecdc_n_segments(&g, n_samples);
     for (size_t j = 0, first = 0; rc == ENCODEC_OK && j < n_seg; j++) {
@@ -77,6 +139,8 @@ int encodec_compress(encodec_encoder *encoder, const float *pcm, size_t n_sample
     if (rc == ENCODEC_OK)
         rc = ecl_ecdc_writer_take(w, out, out_size);
     ecl_ecdc_writer_free(w);
+    if (use_lm)
+        lm_source_free(&src);
     free(codes);
     free(scales);
     return rc;
@@ -102,18 +166,22 @@ int encodec_decompress(encodec_decoder *decoder, const uint8_t *data, size_t siz
     if (strcmp(info.model_name, encodec_model_name(m)) != 0 ||
         info.n_codebooks > encodec_model_max_codebooks(m))
         return ENCODEC_EECDC_MODEL;
-    if (info.use_lm)
-        return ENCODEC_EUNSUPPORTED; /* no LM yet */
+    lm_source src;
+    ecl_ecdc_lm lm = {lm_frame_cdfs, &src};
+    if (info.use_lm && (rc = lm_source_init(&src, m, info.n_codebooks)) != ENCODEC_OK)
+        return rc;
 
     ecl_ecdc_reader_params p;
     model_geometry(m, &p.geometry);
     p.model_name = encodec_model_name(m);
     p.max_codebooks = encodec_model_max_codebooks(m);
-    p.lm = NULL;
+    p.lm = info.use_lm ? &lm : NULL;
     int32_t *codes = NULL;
     float *seg_scales = NULL, *scales = NULL;
     size_t n_frames = 0, n_seg = 0;
     rc = ecl_ecdc_read_all(&p, data, size, &info, &codes, &n_frames, &seg_scales, &n_seg);
+    if (info.use_lm)
+        lm_source_free(&src);
     if (rc < 0)
         return rc;
     if (seg_scales) { /* the decoder takes one scale per frame */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kernels.h"
+#include "lm.h"
 #include "safetensors.h"
 #include "util.h"
 
@@ -54,6 +55,7 @@ void encodec_model_free(encodec_model *model)
 {
     if (!model)
         return;
+    ecl_lm_free(model->lm);
     for (int i = 0; i < model->n_allocations; i++)
         ecl_free(model->allocations[i]);
     free(model->allocations);
@@ -708,7 +710,7 @@ int encodec_model_hop_length(const encodec_model *m) { return m ? m->cfg.hop_len
 int encodec_model_frame_rate(const encodec_model *m) { return m ? m->cfg.frame_rate : ENCODEC_EINVAL; }
 int encodec_model_max_codebooks(const encodec_model *m) { return m ? m->cfg.n_q : ENCODEC_EINVAL; }
 int encodec_model_num_bandwidths(const encodec_model *m) { return m ? m->cfg.n_bandwidths : ENCODEC_EINVAL; }
-int encodec_model_has_lm(const encodec_model *m) { (void)m; return 0; }
+int encodec_model_has_lm(const encodec_model *m) { return m && m->lm ? 1 : 0; }
 int ecl_model_segment_length(const encodec_model *m) { return m->cfg.segment_length; }
 int ecl_model_normalize(const encodec_model *m) { return m->cfg.normalize; }
 

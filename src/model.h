@@ -62,7 +62,8 @@ struct encodec_model {
     ecl_seanet encoder, decoder;
     float *codebooks;       /* [n_q][bins][dimension] */
     float *codebook_norms;  /* [n_q][bins]: |e|^2 */
-    void **allocations;     /* everything above, freed together */
+    struct ecl_lm *lm;      /* attached entropy-coding LM (lm.h), or NULL */
+    void **allocations;     /* everything above but the LM, freed together */
     int n_allocations, cap_allocations;
 };
 

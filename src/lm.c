@@ -1,0 +1,885 @@
+/* The entropy-coding language model: loading and validation of its weights, the per-stream
+ * state with ring buffers of projected keys and values, the one-frame step of spec 10.1-10.3,
+ * a whole-sequence reference used by the tests, and the public call that attaches an LM to a
+ * codec model. Bit-reproducibility rules (see lm.h): each dot product is accumulated in eight
+ * lanes (element i goes to lane i mod 8, lanes summed in a fixed tree), whether the compiler
+ * uses SSE, AVX, NEON or scalar code; other sums are sequential; OpenMP splits only output
+ * rows; exp/erf/sin/cos/pow are detmath.c's; built with -ffp-contract=off. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF /* GCC ignores this pragma: the build passes -ffp-contract=off */
+#endif
+
+#include "lm.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "detmath.h"
+#include "model.h"
+#include "safetensors.h"
+#include "util.h"
+
+#define LN_EPS 1e-5 /* LayerNorm epsilon of every norm in the reference LM */
+
+/* ---- fixed-order kernels -------------------------------------------------------------------- */
+
+/* Dot products use eight lanes: element i is accumulated into lane i mod 8 in increasing i
+ * (the tail zero-padded), then the lanes are added in a fixed tree. The lanes are held as two
+ * 4-float vectors (native on SSE2 and NEON; element-wise IEEE operations, so a compiler may
+ * use any instructions and still give these exact bits). */
+#if defined(__GNUC__) || defined(__clang__)
+typedef float v4f __attribute__((vector_size(16)));
+#define V4_ZERO {0, 0, 0, 0}
+#define V4_MADD(acc, a, b) ((acc) += (a) * (b))
+#else
+typedef struct {
+    float l[4];
+} v4f;
+#define V4_ZERO {{0, 0, 0, 0}}
+#define V4_MADD(acc, a, b)                                                                    \
+    do {                                                                                      \
+        for (int l_ = 0; l_ < 4; l_++)                                                        \
+            (acc).l[l_] += (a).l[l_] * (b).l[l_];                                             \
+    } while (0)
+#endif
+
+typedef struct {
+    v4f lo, hi; /* lanes 0-3 and 4-7 */
+} lanes8;
+
+static inline v4f load4(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The fixed lane reduction shared by every dot product. */
+static inline float hsum8(const lanes8 *a)
+{
+    float l[8];
+    memcpy(l, &a->lo, sizeof a->lo);
+    memcpy(l + 4, &a->hi, sizeof a->hi);
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+/* The last n < 8 elements in lanes 0..n-1, zeros after them (a zero product adds nothing). */
+static inline void load_tail(const float *p, int n, v4f *lo, v4f *hi)
+{
+    float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(t, p, (size_t)n * sizeof *p);
+    *lo = load4(t);
+    *hi = load4(t + 4);
+}
+
+/* sum_i w[i] x[i] in lane order. */
+static float dot(const float *w, const float *x, int n)
+{
+    lanes8 acc = {V4_ZERO, V4_ZERO};
+    v4f w0, w1, x0, x1;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        w0 = load4(w + i), w1 = load4(w + i + 4), x0 = load4(x + i), x1 = load4(x + i + 4);
+        V4_MADD(acc.lo, w0, x0);
+        V4_MADD(acc.hi, w1, x1);
+    }
+    if (i < n) {
+        load_tail(w + i, n - i, &w0, &w1);
+        load_tail(x + i, n - i, &x0, &x1);
+        V4_MADD(acc.lo, w0, x0);
+        V4_MADD(acc.hi, w1, x1);
+    }
+    return hsum8(&acc);
+}
+
+/* Four rows of w (stride ld) against one x, sharing the loads of x; each row's result is
+ * bit-identical to dot(). */
+static void dot4(const float *w, size_t ld, const float *x, int n, float out[4])
+{
+    lanes8 a0 = {V4_ZERO, V4_ZERO}, a1 = a0, a2 = a0, a3 = a0;
+    const float *r0 = w, *r1 = w + ld, *r2 = w + 2 * ld, *r3 = w + 3 * ld;
+    v4f x0, x1, u, v;
+    int i = 0;
+#define ROW(acc, r)                                                                           \
+    do {                                                                                      \
+        u = load4((r) + i), v = load4((r) + i + 4);                                           \
+        V4_MADD((acc).lo, u, x0);                                                             \
+        V4_MADD((acc).hi, v, x1);                                                             \
+    } while (0)
+    for (; i + 8 <= n; i += 8) {
+        x0 = load4(x + i), x1 = load4(x + i + 4);
+        ROW(a0, r0);
+        ROW(a1, r1);
+        ROW(a2, r2);
+        ROW(a3, r3);
+    }
+#undef ROW
+    if (i < n) {
+        const float *rows[4] = {r0, r1, r2, r3};
+        lanes8 *accs[4] = {&a0, &a1, &a2, &a3};
+        load_tail(x + i, n - i, &x0, &x1);
+        for (int r = 0; r < 4; r++) {
+            load_tail(rows[r] + i, n - i, &u, &v);
+            V4_MADD(accs[r]->lo, u, x0);
+            V4_MADD(accs[r]->hi, v, x1);
+        }
+    }
+    out[0] = hsum8(&a0);
+    out[1] = hsum8(&a1);
+    out[2] = hsum8(&a2);
+    out[3] = hsum8(&a3);
+}
+
+/* y = W x + b for W [rows][cols]; OpenMP over blocks of four rows (each output computed by one
+ * thread in the same order, so the thread count cannot change a bit). */
+static void matvec(const float *w, const float *b, const float *x, int rows, int cols, float *y,
+                   int n_threads)
+{
+    const int blocks = (rows + 3) / 4;
+    (void)n_threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) \
+    if (n_threads > 1 && (long)rows * cols >= 65536)
+#endif
+    for (int blk = 0; blk < blocks; blk++) {
+        const int r0 = 4 * blk;
+        if (r0 + 4 <= rows) {
+            float d[4];
+            dot4(w + (size_t)r0 * cols, (size_t)cols, x, cols, d);
+            for (int r = 0; r < 4; r++)
+                y[r0 + r] = d[r] + b[r0 + r];
+        } else {
+            for (int r = r0; r < rows; r++)
+                y[r] = dot(w + (size_t)r * cols, x, cols) + b[r];
+        }
+    }
+}
+
+/* LayerNorm over n values (biased variance, eps 1e-5, affine), statistics in double with
+ * sequential sums. y may alias x. */
+static void layer_norm(const float *x, const float *w, const float *b, int n, float *y)
+{
+    double mean = 0.0, var = 0.0;
+    for (int i = 0; i < n; i++)
+        mean += x[i];
+    mean /= n;
+    for (int i = 0; i < n; i++) {
+        const double d = x[i] - mean;
+        var += d * d;
+    }
+    var /= n;
+    const double rstd = 1.0 / sqrt(var + LN_EPS); /* IEEE sqrt: correctly rounded */
+    for (int i = 0; i < n; i++)
+        y[i] = (float)((x[i] - mean) * rstd * w[i] + b[i]);
+}
+
+/* In-place softmax of n values: exp(v - max) from detmath, sequential double sum, each value
+ * divided by the sum in double and rounded once. */
+static void softmax(float *v, int n)
+{
+    float m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[i] > m ? v[i] : m;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        v[i] = ecl_det_expf(v[i] - m);
+        sum += v[i];
+    }
+    for (int i = 0; i < n; i++)
+        v[i] = (float)(v[i] / sum);
+}
+
+/* ---- one frame, shared by the step and the sequence reference -------------------------------- */
+
+/* x = LayerNorm_in(sum_k emb_k[prev[k]]) + positional embedding of `offset` (spec 10.1-10.2). */
+static void embed_frame(const ecl_lm *lm, const int32_t *prev, int n_codebooks, int64_t offset,
+                        float *x)
+{
+    const int d = lm->dim, half = d / 2;
+    const float *e0 = lm->emb + (size_t)prev[0] * d;
+    memcpy(x, e0, (size_t)d * sizeof *x);
+    for (int k = 1; k < n_codebooks; k++) {
+        const float *e = lm->emb + ((size_t)k * (lm->card + 1) + (size_t)prev[k]) * d;
+        for (int i = 0; i < d; i++)
+            x[i] += e[i];
+    }
+    layer_norm(x, lm->norm_in_w, lm->norm_in_b, d, x);
+    /* PyTorch turns the int64 position into float32, then divides by the float32 frequency */
+    const float pos = (float)offset;
+    for (int j = 0; j < half; j++) {
+        const float phase = pos / lm->pos_freq[j];
+        x[j] += ecl_det_cosf(phase);
+        x[half + j] += ecl_det_sinf(phase);
+    }
+}
+
+/* Multi-head attention of one query over n keys/values given by row pointers in chronological
+ * order (the window). qkv: the query's projections [q | k | v]; scores: [n]; o: [dim]. */
+static void attention(const ecl_lm *lm, const float *qkv, const float *const *keys,
+                      const float *const *values, int n, float *q_scaled, float *scores,
+                      float *o)
+{
+    const int d = lm->dim, hd = lm->head_dim;
+    for (int i = 0; i < d; i++)
+        q_scaled[i] = qkv[i] / lm->q_divisor; /* the reference scales q before the product */
+    for (int h = 0; h < lm->num_heads; h++) {
+        const int off = h * hd;
+        for (int j = 0; j < n; j++)
+            scores[j] = dot(q_scaled + off, keys[j] + off, hd);
+        softmax(scores, n);
+        float *oh = o + off;
+        for (int i = 0; i < hd; i++)
+            oh[i] = 0.0f;
+        for (int j = 0; j < n; j++) {
+            const float a = scores[j], *v = values[j] + off;
+            for (int i = 0; i < hd; i++)
+                oh[i] += a * v[i];
+        }
+    }
+}
+
+/* Scratch of one frame's layer computation. */
+typedef struct {
+    float *qkv;      /* [3 * dim] */
+    float *q_scaled; /* [dim] */
+    float *attn;     /* [dim] concatenated head outputs */
+    float *tmp;      /* [dim] */
+    float *hidden;   /* [ff_dim] */
+    float *scores;   /* [window + 1] */
+} frame_scratch;
+
+/* The rest of a post-norm layer after attention: x = LN2(x1 + FF(x1)), x1 = LN1(x + out(o)). */
+static void layer_finish(const ecl_lm *lm, const ecl_lm_layer *ly, float *x, frame_scratch *s,
+                         int n_threads)
+{
+    const int d = lm->dim;
+    matvec(ly->out_proj_w, ly->out_proj_b, s->attn, d, d, s->tmp, n_threads);
+    for (int i = 0; i < d; i++)
+        s->tmp[i] = x[i] + s->tmp[i];
+    layer_norm(s->tmp, ly->norm1_w, ly->norm1_b, d, x);
+    matvec(ly->linear1_w, ly->linear1_b, x, lm->ff_dim, d, s->hidden, n_threads);
+    for (int i = 0; i < lm->ff_dim; i++)
+        s->hidden[i] = ecl_det_gelu(s->hidden[i]);
+    matvec(ly->linear2_w, ly->linear2_b, s->hidden, d, lm->ff_dim, s->tmp, n_threads);
+    for (int i = 0; i < d; i++)
+        s->tmp[i] = x[i] + s->tmp[i];
+    layer_norm(s->tmp, ly->norm2_w, ly->norm2_b, d, x);
+}
+
+/* probs[k][:] = softmax(head_k(x)) for k < n_codebooks: the first n_codebooks heads are one
+ * contiguous [n_codebooks * card][dim] matrix. */
+static void output_heads(const ecl_lm *lm, const float *x, int n_codebooks, float *probs,
+                         int n_threads)
+{
+    matvec(lm->head_w, lm->head_b, x, n_codebooks * lm->card, lm->dim, probs, n_threads);
+    (void)n_threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1)
+#endif
+    for (int k = 0; k < n_codebooks; k++)
+        softmax(probs + (size_t)k * lm->card, lm->card);
+}
+
+static int check_inputs(const ecl_lm *lm, const int32_t *prev, int n_codebooks)
+{
+    if (n_codebooks < 1 || n_codebooks > lm->n_q)
+        return ENCODEC_EINVAL;
+    for (int k = 0; k < n_codebooks; k++)
+        if (prev[k] < 0 || prev[k] > lm->card)
+            return ENCODEC_ECODE;
+    return ENCODEC_OK;
+}
+
+/* ---- loading -------------------------------------------------------------------------------- */
+
+typedef struct {
+    const ecl_safetensors *st;
+    const char *source;
+    char *msg;
+    size_t msg_size;
+} lm_loader;
+
+static int lm_cfg_error(lm_loader *ld, const char *what)
+{
+    return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_CONFIG, "%s: LM configuration: %s",
+                    ld->source, what);
+}
+
+static int lm_cfg_int(lm_loader *ld, const cJSON *root, const char *key, int lo, int hi,
+                      int *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    char buf[160];
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo ||
+        v->valuedouble > hi) {
+        snprintf(buf, sizeof buf, "\"%s\" must be an integer in [%d, %d]", key, lo, hi);
+        return lm_cfg_error(ld, buf);
+    }
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+/* Optional boolean that, when present, must have the only value this library implements. */
+static int lm_cfg_expect_bool(lm_loader *ld, const cJSON *root, const char *key, int want)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    char buf[160];
+    if (v && !(cJSON_IsBool(v) && cJSON_IsTrue(v) == want)) {
+        snprintf(buf, sizeof buf, "\"%s\" must be %s (the only supported value)", key,
+                 want ? "true" : "false");
+        return lm_cfg_error(ld, buf);
+    }
+    return 0;
+}
+
+static int lm_parse_config(lm_loader *ld, const char *json, ecl_lm *lm)
+{
+    cJSON *root = cJSON_Parse(json);
+    int err = 0;
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return lm_cfg_error(ld, "\"config\" metadata is not a JSON object");
+    }
+    const cJSON *hs = cJSON_GetObjectItemCaseSensitive(root, "hidden_scale");
+    const cJSON *mp = cJSON_GetObjectItemCaseSensitive(root, "max_period");
+    const cJSON *dropout = cJSON_GetObjectItemCaseSensitive(root, "dropout");
+    if (!err)
+        err = lm_cfg_int(ld, root, "n_q", 1, 1024, &lm->n_q);
+    if (!err)
+        err = lm_cfg_int(ld, root, "card", 2, 65536, &lm->card);
+    if (!err)
+        err = lm_cfg_int(ld, root, "dim", 4, 8192, &lm->dim);
+    if (!err)
+        err = lm_cfg_int(ld, root, "num_heads", 1, 8192, &lm->num_heads);
+    if (!err)
+        err = lm_cfg_int(ld, root, "num_layers", 1, 256, &lm->num_layers);
+    if (!err)
+        err = lm_cfg_int(ld, root, "past_context", 1, 1 << 20, &lm->past_context);
+    if (!err && (lm->dim % 2 || lm->dim % lm->num_heads))
+        err = lm_cfg_error(ld, "\"dim\" must be even and a multiple of \"num_heads\"");
+    if (!err) {
+        if (!cJSON_IsNumber(hs) || !(hs->valuedouble > 0) ||
+            !(hs->valuedouble * lm->dim >= 1 && hs->valuedouble * lm->dim <= 1 << 20))
+            err = lm_cfg_error(ld, "\"hidden_scale\" must be a positive number");
+        else
+            lm->ff_dim = (int)(hs->valuedouble * lm->dim); /* Python's int(): truncation */
+    }
+    /* The positional embedding's frequencies are computed for max_period 10000 only. */
+    if (!err && mp && !(cJSON_IsNumber(mp) && mp->valuedouble == 10000.0))
+        err = lm_cfg_error(ld, "\"max_period\" must be 10000 (the only supported value)");
+    if (!err && dropout && !(cJSON_IsNumber(dropout) && dropout->valuedouble >= 0 &&
+                             dropout->valuedouble < 1))
+        err = lm_cfg_error(ld, "\"dropout\" must be a number in [0, 1) (unused at inference)");
+    if (!err)
+        err = lm_cfg_expect_bool(ld, root, "gelu", 1);
+    if (!err)
+        err = lm_cfg_expect_bool(ld, root, "norm_in", 1);
+    if (!err)
+        err = lm_cfg_expect_bool(ld, root, "norm_first", 0);
+    cJSON_Delete(root);
+    lm->head_dim = err ? 0 : lm->dim / lm->num_heads;
+    return err;
+}
+
+/* Copy tensor `name` (dtype F32/F16, exact shape) into dst as float32 and check finiteness. */
+static int lm_load_tensor(lm_loader *ld, const char *name, int n_dims, const int64_t *shape,
+                          float *dst)
+{
+    const ecl_tensor *t = ecl_safetensors_find(ld->st, name);
+    char want[96], got[96];
+    if (!t)
+        return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_MISSING,
+                        "%s: missing tensor %s", ld->source, name);
+    if (t->dtype != ECL_DTYPE_F32 && t->dtype != ECL_DTYPE_F16)
+        return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_DTYPE,
+                        "%s: tensor %s must be F32 or F16", ld->source, name);
+    int same = t->n_dims == n_dims;
+    for (int i = 0; same && i < n_dims; i++)
+        same = t->shape[i] == shape[i];
+    if (!same) {
+        size_t wl = 0, gl = 0;
+        want[0] = got[0] = 0;
+        for (int i = 0; i < n_dims; i++)
+            wl += (size_t)snprintf(want + wl, sizeof want - wl, "%s%lld", i ? ", " : "",
+                                   (long long)shape[i]);
+        for (int i = 0; i < t->n_dims && gl < sizeof got - 24; i++)
+            gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%lld", i ? ", " : "",
+                                   (long long)t->shape[i]);
+        return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_SHAPE,
+                        "%s: tensor %s has shape [%s], expected [%s]", ld->source, name, got,
+                        want);
+    }
+    ecl_tensor_read_f32(t, dst);
+    for (size_t i = 0; i < t->n_elements; i++)
+        if (!isfinite(dst[i]))
+            return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_VALUE,
+                            "%s: tensor %s has a NaN or infinite value at index %zu",
+                            ld->source, name, i);
+    return ENCODEC_OK;
+}
+
+/* Carves the arrays of an ecl_lm out of one block: first pass counts, second assigns. */
+typedef struct {
+    float *base;
+    size_t used;
+    int overflow;
+} carver;
+
+static float *carve(carver *c, size_t a, size_t b)
+{
+    size_t n;
+    if (!ecl_mul_size(a, b, &n) || n > SIZE_MAX / 4 - c->used - 16) {
+        c->overflow = 1;
+        return NULL;
+    }
+    float *p = c->base ? c->base + c->used : NULL;
+    c->used += (n + 15) & ~(size_t)15; /* keep every array 64-byte aligned */
+    return p;
+}
+
+static void carve_all(ecl_lm *lm, carver *c)
+{
+    const size_t d = (size_t)lm->dim, ff = (size_t)lm->ff_dim;
+    lm->norm_in_w = carve(c, d, 1);
+    lm->norm_in_b = carve(c, d, 1);
+    for (int l = 0; l < lm->num_layers; l++) {
+        ecl_lm_layer *ly = &lm->layers[l];
+        ly->in_proj_w = carve(c, 3 * d, d);
+        ly->in_proj_b = carve(c, 3 * d, 1);
+        ly->out_proj_w = carve(c, d, d);
+        ly->out_proj_b = carve(c, d, 1);
+        ly->linear1_w = carve(c, ff, d);
+        ly->linear1_b = carve(c, ff, 1);
+        ly->linear2_w = carve(c, d, ff);
+        ly->linear2_b = carve(c, d, 1);
+        ly->norm1_w = carve(c, d, 1);
+        ly->norm1_b = carve(c, d, 1);
+        ly->norm2_w = carve(c, d, 1);
+        ly->norm2_b = carve(c, d, 1);
+    }
+    lm->emb = carve(c, (size_t)lm->n_q * ((size_t)lm->card + 1), d);
+    lm->head_w = carve(c, (size_t)lm->n_q * (size_t)lm->card, d);
+    lm->head_b = carve(c, (size_t)lm->n_q, (size_t)lm->card);
+    lm->pos_freq = carve(c, d / 2, 1);
+}
+
+static int lm_bind(lm_loader *ld, ecl_lm *lm)
+{
+    const int64_t d = lm->dim, ff = lm->ff_dim, card = lm->card;
+    char name[160];
+    int err;
+#define LOAD(nd, dst, ...)                                                                    \
+    do {                                                                                      \
+        const int64_t shape_[] = {__VA_ARGS__};                                               \
+        if ((err = lm_load_tensor(ld, name, nd, shape_, dst)))                                \
+            return err;                                                                       \
+    } while (0)
+    snprintf(name, sizeof name, "transformer.norm_in.weight");
+    LOAD(1, lm->norm_in_w, d);
+    snprintf(name, sizeof name, "transformer.norm_in.bias");
+    LOAD(1, lm->norm_in_b, d);
+    for (int l = 0; l < lm->num_layers; l++) {
+        ecl_lm_layer *ly = &lm->layers[l];
+        const char *p = "transformer.layers";
+        snprintf(name, sizeof name, "%s.%d.self_attn.in_proj_weight", p, l);
+        LOAD(2, ly->in_proj_w, 3 * d, d);
+        snprintf(name, sizeof name, "%s.%d.self_attn.in_proj_bias", p, l);
+        LOAD(1, ly->in_proj_b, 3 * d);
+        snprintf(name, sizeof name, "%s.%d.self_attn.out_proj.weight", p, l);
+        LOAD(2, ly->out_proj_w, d, d);
+        snprintf(name, sizeof name, "%s.%d.self_attn.out_proj.bias", p, l);
+        LOAD(1, ly->out_proj_b, d);
+        snprintf(name, sizeof name, "%s.%d.linear1.weight", p, l);
+        LOAD(2, ly->linear1_w, ff, d);
+        snprintf(name, sizeof name, "%s.%d.linear1.bias", p, l);
+        LOAD(1, ly->linear1_b, ff);
+        snprintf(name, sizeof name, "%s.%d.linear2.weight", p, l);
+        LOAD(2, ly->linear2_w, d, ff);
+        snprintf(name, sizeof name, "%s.%d.linear2.bias", p, l);
+        LOAD(1, ly->linear2_b, d);
+        snprintf(name, sizeof name, "%s.%d.norm1.weight", p, l);
+        LOAD(1, ly->norm1_w, d);
+        snprintf(name, sizeof name, "%s.%d.norm1.bias", p, l);
+        LOAD(1, ly->norm1_b, d);
+        snprintf(name, sizeof name, "%s.%d.norm2.weight", p, l);
+        LOAD(1, ly->norm2_w, d);
+        snprintf(name, sizeof name, "%s.%d.norm2.bias", p, l);
+        LOAD(1, ly->norm2_b, d);
+    }
+    for (int k = 0; k < lm->n_q; k++) {
+        snprintf(name, sizeof name, "emb.%d.weight", k);
+        LOAD(2, lm->emb + (size_t)k * (card + 1) * d, card + 1, d);
+        snprintf(name, sizeof name, "linears.%d.weight", k);
+        LOAD(2, lm->head_w + (size_t)k * card * d, card, d);
+        snprintf(name, sizeof name, "linears.%d.bias", k);
+        LOAD(1, lm->head_b + (size_t)k * card, card);
+    }
+#undef LOAD
+    return ENCODEC_OK;
+}
+
+int ecl_lm_load(const uint8_t *data, size_t size, const char *source, ecl_lm **out, char *msg,
+                size_t msg_size)
+{
+    ecl_safetensors *st = NULL;
+    lm_loader ld = {NULL, source, msg, msg_size};
+    *out = NULL;
+    int err = ecl_safetensors_open(data, size, &st, msg, msg_size);
+    if (err) {
+        if (msg && msg_size) { /* prefix the container's message with the source */
+            char inner[256];
+            snprintf(inner, sizeof inner, "%s", msg);
+            snprintf(msg, msg_size, "%s: %s", source, inner);
+        }
+        return err;
+    }
+    ld.st = st;
+    ecl_lm *lm = calloc(1, sizeof *lm);
+    if (!lm) {
+        ecl_safetensors_close(st);
+        return ecl_fail(msg, msg_size, ENCODEC_ENOMEM, "%s: out of memory", source);
+    }
+    const char *config = ecl_safetensors_metadata(st, "config");
+    if (!config)
+        err = ecl_fail(msg, msg_size, ENCODEC_EWEIGHTS_CONFIG,
+                       "%s: no \"config\" in the metadata (convert LM checkpoints with "
+                       "encodec-convert)",
+                       source);
+    if (!err)
+        err = lm_parse_config(&ld, config, lm);
+    if (!err) {
+        lm->layers = calloc((size_t)lm->num_layers, sizeof *lm->layers);
+        carver c = {NULL, 0, 0};
+        if (lm->layers)
+            carve_all(lm, &c);
+        if (c.overflow)
+            err = ecl_fail(msg, msg_size, ENCODEC_EWEIGHTS_CONFIG,
+                           "%s: LM configuration too large", source);
+        else if (!lm->layers || !(lm->block = ecl_calloc(c.used, sizeof(float))))
+            err = ecl_fail(msg, msg_size, ENCODEC_ENOMEM, "%s: out of memory", source);
+        else {
+            c.base = lm->block;
+            c.used = 0;
+            carve_all(lm, &c);
+        }
+    }
+    if (!err)
+        err = lm_bind(&ld, lm);
+    ecl_safetensors_close(st);
+    if (err) {
+        ecl_lm_free(lm);
+        return err;
+    }
+    /* Frequencies as the reference computes them in float32: 10000 ** (j / (half - 1)). */
+    const int half = lm->dim / 2;
+    for (int j = 0; j < half; j++)
+        lm->pos_freq[j] = ecl_det_pow10000f((float)j / (float)(half - 1));
+    lm->q_divisor = (float)sqrt((double)lm->head_dim);
+    *out = lm;
+    return ENCODEC_OK;
+}
+
+void ecl_lm_free(ecl_lm *lm)
+{
+    if (!lm)
+        return;
+    ecl_free(lm->block);
+    free(lm->layers);
+    free(lm);
+}
+
+/* ---- stream state --------------------------------------------------------------------------- */
+
+struct ecl_lm_state {
+    const ecl_lm *lm;
+    int window;     /* past_context: ring capacity */
+    int n_threads;
+    /* ---- reset marker: below, the stream's history (set by ecl_lm_state_reset) ---- */
+    int64_t offset; /* frames processed in this segment */
+    int n_past;     /* entries in every layer's ring (1..window) */
+    int oldest;     /* ring slot of the oldest entry */
+    float *keys;    /* [num_layers][window][dim]: W_k s + b_k of past layer inputs s */
+    float *values;  /* [num_layers][window][dim]: W_v s + b_v */
+    /* ---- scratch ---- */
+    float *x;                /* [dim] the current frame's activation */
+    frame_scratch s;
+    const float **key_rows;   /* [window + 1] chronological window for attention */
+    const float **value_rows; /* [window + 1] */
+    void *block;
+};
+
+int ecl_lm_state_create(const ecl_lm *lm, int past_context, ecl_lm_state **out)
+{
+    if (!out)
+        return ENCODEC_EINVAL;
+    *out = NULL;
+    if (!lm || past_context < 0 || past_context > (1 << 20))
+        return ENCODEC_EINVAL;
+    ecl_lm_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return ENCODEC_ENOMEM;
+    st->lm = lm;
+    st->window = past_context ? past_context : lm->past_context;
+    st->n_threads = 1;
+    const size_t d = (size_t)lm->dim, w = (size_t)st->window;
+    size_t ring, total;
+    if (!ecl_mul_size((size_t)lm->num_layers * w, d, &ring) || ring > SIZE_MAX / 4) {
+        free(st);
+        return ENCODEC_ENOMEM;
+    }
+    /* rings, x, qkv, q_scaled, attn, tmp, hidden, scores (each rounded to 16 floats) */
+    total = 2 * ring + (d + 16) * 7 + (size_t)lm->ff_dim + 16 + w + 1 + 16;
+    st->block = ecl_calloc(total, sizeof(float));
+    st->key_rows = calloc(w + 1, sizeof *st->key_rows);
+    st->value_rows = calloc(w + 1, sizeof *st->value_rows);
+    if (!st->block || !st->key_rows || !st->value_rows) {
+        ecl_lm_state_free(st);
+        return ENCODEC_ENOMEM;
+    }
+    float *p = st->block;
+    const size_t dr = (d + 15) & ~(size_t)15;
+    st->keys = p, p += ring;
+    st->values = p, p += ring;
+    st->x = p, p += dr;
+    st->s.qkv = p, p += 3 * dr;
+    st->s.q_scaled = p, p += dr;
+    st->s.attn = p, p += dr;
+    st->s.tmp = p, p += dr;
+    st->s.hidden = p, p += ((size_t)lm->ff_dim + 15) & ~(size_t)15;
+    st->s.scores = p;
+    ecl_lm_state_reset(st);
+    *out = st;
+    return ENCODEC_OK;
+}
+
+void ecl_lm_state_free(ecl_lm_state *st)
+{
+    if (!st)
+        return;
+    ecl_free(st->block);
+    free(st->key_rows);
+    free(st->value_rows);
+    free(st);
+}
+
+void ecl_lm_state_reset(ecl_lm_state *st)
+{
+    if (!st)
+        return;
+    const ecl_lm *lm = st->lm;
+    const size_t d = (size_t)lm->dim;
+    /* The reference starts every layer's past with one zero input vector, whose projected key
+     * and value are just the biases. */
+    for (int l = 0; l < lm->num_layers; l++) {
+        const float *b = lm->layers[l].in_proj_b;
+        memcpy(st->keys + (size_t)l * st->window * d, b + d, d * sizeof(float));
+        memcpy(st->values + (size_t)l * st->window * d, b + 2 * d, d * sizeof(float));
+    }
+    st->n_past = 1;
+    st->oldest = 0;
+    st->offset = 0;
+}
+
+int ecl_lm_state_set_threads(ecl_lm_state *st, int n_threads)
+{
+    if (!st || n_threads < 1)
+        return ENCODEC_EINVAL;
+    st->n_threads = n_threads;
+    return ENCODEC_OK;
+}
+
+int64_t ecl_lm_state_offset(const ecl_lm_state *st) { return st ? st->offset : 0; }
+
+int ecl_lm_step(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_codebooks,
+                float *probs)
+{
+    if (!lm || !st || !prev || !probs || st->lm != lm)
+        return ENCODEC_EINVAL;
+    int err = check_inputs(lm, prev, n_codebooks);
+    if (err)
+        return err;
+    if (st->offset >= ECL_LM_MAX_OFFSET)
+        return ENCODEC_EUNSUPPORTED;
+    const size_t d = (size_t)lm->dim, w = (size_t)st->window;
+    const int n = st->n_past;
+    /* where this frame's key/value go: the next free slot, or over the oldest when full */
+    const int slot = n < st->window ? (st->oldest + n) % st->window : st->oldest;
+    float *x = st->x;
+    frame_scratch *s = &st->s;
+
+    embed_frame(lm, prev, n_codebooks, st->offset, x);
+    for (int l = 0; l < lm->num_layers; l++) {
+        const ecl_lm_layer *ly = &lm->layers[l];
+        float *ring_k = st->keys + (size_t)l * w * d, *ring_v = st->values + (size_t)l * w * d;
+        matvec(ly->in_proj_w, ly->in_proj_b, x, 3 * lm->dim, lm->dim, s->qkv, st->n_threads);
+        for (int j = 0; j < n; j++) {
+            const size_t r = (size_t)((st->oldest + j) % st->window);
+            st->key_rows[j] = ring_k + r * d;
+            st->value_rows[j] = ring_v + r * d;
+        }
+        st->key_rows[n] = s->qkv + d;
+        st->value_rows[n] = s->qkv + 2 * d;
+        attention(lm, s->qkv, st->key_rows, st->value_rows, n + 1, s->q_scaled, s->scores,
+                  s->attn);
+        /* the ring keeps projections of this layer's input, never re-projected */
+        memcpy(ring_k + (size_t)slot * d, s->qkv + d, d * sizeof(float));
+        memcpy(ring_v + (size_t)slot * d, s->qkv + 2 * d, d * sizeof(float));
+        layer_finish(lm, ly, x, s, st->n_threads);
+    }
+    output_heads(lm, x, n_codebooks, probs, st->n_threads);
+    if (n < st->window)
+        st->n_past = n + 1;
+    else
+        st->oldest = (st->oldest + 1) % st->window;
+    st->offset++;
+    return ENCODEC_OK;
+}
+
+/* ---- whole-sequence reference --------------------------------------------------------------- */
+
+int ecl_lm_forward_sequence(const ecl_lm *lm, int past_context, const int32_t *prev,
+                            int n_frames, int n_codebooks, float *probs, int n_threads)
+{
+    if (!lm || !prev || !probs || n_frames < 0 || past_context < 0 || n_threads < 1)
+        return ENCODEC_EINVAL;
+    if (n_frames == 0)
+        return ENCODEC_OK;
+    if ((int64_t)n_frames > ECL_LM_MAX_OFFSET)
+        return ENCODEC_EUNSUPPORTED;
+    for (int t = 0; t < n_frames; t++) {
+        int err = check_inputs(lm, prev + (size_t)t * n_codebooks, n_codebooks);
+        if (err)
+            return err;
+    }
+    const int window = past_context ? past_context : lm->past_context;
+    const size_t d = (size_t)lm->dim, T = (size_t)n_frames;
+    /* X: [T][dim] activations; K, V: [T + 1][dim] projections of every layer input, row 0 the
+     * initial zero vector and row t + 1 frame t */
+    float *X = malloc(T * d * sizeof(float));
+    float *K = malloc((T + 1) * d * sizeof(float));
+    float *V = malloc((T + 1) * d * sizeof(float));
+    float *Q = malloc(T * 3 * d * sizeof(float));
+    float *work = malloc((d * 4 + (size_t)lm->ff_dim + T + 2) * sizeof(float));
+    const float **rows_k = malloc((T + 1) * sizeof *rows_k);
+    const float **rows_v = malloc((T + 1) * sizeof *rows_v);
+    int err = ENCODEC_OK;
+    if (!X || !K || !V || !Q || !work || !rows_k || !rows_v) {
+        err = ENCODEC_ENOMEM;
+        goto done;
+    }
+    frame_scratch s;
+    s.q_scaled = work;
+    s.attn = work + d;
+    s.tmp = work + 2 * d;
+    s.hidden = work + 3 * d;
+    s.scores = work + 3 * d + lm->ff_dim;
+    for (size_t t = 0; t < T; t++)
+        embed_frame(lm, prev + t * n_codebooks, n_codebooks, (int64_t)t, X + t * d);
+    for (int l = 0; l < lm->num_layers; l++) {
+        const ecl_lm_layer *ly = &lm->layers[l];
+        memcpy(K, ly->in_proj_b + d, d * sizeof(float));
+        memcpy(V, ly->in_proj_b + 2 * d, d * sizeof(float));
+        /* project every frame's layer input first (all layer inputs are known now) */
+        for (size_t t = 0; t < T; t++) {
+            float *q = Q + t * 3 * d;
+            matvec(ly->in_proj_w, ly->in_proj_b, X + t * d, 3 * lm->dim, lm->dim, q,
+                   n_threads);
+            memcpy(K + (t + 1) * d, q + d, d * sizeof(float));
+            memcpy(V + (t + 1) * d, q + 2 * d, d * sizeof(float));
+        }
+        for (size_t t = 0; t < T; t++) {
+            /* query at absolute index t + 1 sees indices t + 1 - window .. t + 1 */
+            const size_t first = t + 1 > (size_t)window ? t + 1 - (size_t)window : 0;
+            const int n = (int)(t + 2 - first);
+            for (int j = 0; j < n; j++) {
+                rows_k[j] = K + (first + (size_t)j) * d;
+                rows_v[j] = V + (first + (size_t)j) * d;
+            }
+            attention(lm, Q + t * 3 * d, rows_k, rows_v, n, s.q_scaled, s.scores, s.attn);
+            layer_finish(lm, ly, X + t * d, &s, n_threads);
+        }
+    }
+    for (size_t t = 0; t < T; t++)
+        output_heads(lm, X + t * d, n_codebooks, probs + t * n_codebooks * lm->card,
+                     n_threads);
+done:
+    free(X);
+    free(K);
+    free(V);
+    free(Q);
+    free(work);
+    free(rows_k);
+    free(rows_v);
+    return err;
+}
+
+/* ---- public: attach an LM to a codec model -------------------------------------------------- */
+
+static int attach(encodec_model *model, const uint8_t *data, size_t size, const char *source,
+                  char *msg, size_t msg_size)
+{
+    ecl_lm *lm;
+    int err = ecl_lm_load(data, size, source, &lm, msg, msg_size);
+    if (err)
+        return err;
+    if (lm->card != model->cfg.bins) {
+        err = ecl_fail(msg, msg_size, ENCODEC_EWEIGHTS_CONFIG,
+                       "%s: LM card %d does not match the codec's %d codebook entries", source,
+                       lm->card, model->cfg.bins);
+        ecl_lm_free(lm);
+        return err;
+    }
+    ecl_lm_free(model->lm);
+    model->lm = lm;
+    return ENCODEC_OK;
+}
+
+int encodec_model_load_lm_memory(encodec_model *model, const void *data, size_t size,
+                                 char *msg, size_t msg_size)
+{
+    if (msg && msg_size)
+        msg[0] = 0;
+    if (!model)
+        return ecl_fail(msg, msg_size, ENCODEC_EINVAL, "model is NULL");
+    if (!data && size)
+        return ecl_fail(msg, msg_size, ENCODEC_EINVAL, "data is NULL");
+    return attach(model, data, size, "<memory>", msg, msg_size);
+}
+
+int encodec_model_load_lm_file(encodec_model *model, const char *path, char *msg,
+                               size_t msg_size)
+{
+    if (msg && msg_size)
+        msg[0] = 0;
+    if (!model)
+        return ecl_fail(msg, msg_size, ENCODEC_EINVAL, "model is NULL");
+    if (!path)
+        return ecl_fail(msg, msg_size, ENCODEC_EINVAL, "path is NULL");
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return ecl_fail(msg, msg_size, ENCODEC_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return ecl_fail(msg, msg_size, ENCODEC_EIO, "%s: not a regular file", path);
+    }
+    if (sb.st_size == 0) {
+        close(fd);
+        return ecl_fail(msg, msg_size, ENCODEC_EWEIGHTS_TRUNCATED, "%s: empty file", path);
+    }
+    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return ecl_fail(msg, msg_size, ENCODEC_EIO, "%s: cannot map: %s", path, strerror(errno));
+    int err = attach(model, map, (size_t)sb.st_size, path, msg, msg_size);
+    munmap(map, (size_t)sb.st_size);
+    return err;
+}
