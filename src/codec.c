@@ -215,19 +215,47 @@ size_t encodec_encoder_state_size(const encodec_encoder *encoder)
            sizeof(float) * ch * ((size_t)encoder->in_max + (size_t)encoder->seg_len);
 }
 
+/* Float32 pairwise sum (blocks of 8 lanes, halving above 128 values): the reduction order
+ * the reference's float32 mean reproduces on the golden vectors, bit for bit. */
+static float pairwise_sum(const float *a, size_t n)
+{
+    if (n < 8) {
+        float res = 0.0f;
+        for (size_t i = 0; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        float r[8];
+        size_t i;
+        for (int j = 0; j < 8; j++)
+            r[j] = a[j];
+        for (i = 8; i < n - n % 8; i += 8)
+            for (int j = 0; j < 8; j++)
+                r[j] += a[i + j];
+        float res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    size_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+}
+
 /* Volume normalisation of one segment [channels][len] (spec 5.2) and its encoding. */
 static void encode_segment(encodec_encoder *e, int len)
 {
     const int ch = e->model->cfg.channels, stride = e->in_max;
-    double sum_sq = 0.0;
+    float *sq = e->normalized; /* scratch until the normalised signal is written */
     for (int t = 0; t < len; t++) {
         float mono = 0.0f;
         for (int c = 0; c < ch; c++)
             mono += e->planar[(size_t)c * stride + t];
         mono /= (float)ch;
-        sum_sq += (double)mono * mono;
+        sq[t] = mono * mono;
     }
-    const float volume = (float)sqrt(sum_sq / len);
+    const float volume = sqrtf(pairwise_sum(sq, (size_t)len) / (float)len);
     const float scale = volume + 1e-8f;
     for (int c = 0; c < ch; c++)
         for (int t = 0; t < len; t++)

@@ -1,0 +1,85 @@
+/* Reading inputs into memory. */
+#include "input.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "diag.h"
+
+int byte_buf_append(byte_buf *b, const void *data, size_t size)
+{
+    if (size > b->capacity - b->size) {
+        size_t cap = b->capacity ? b->capacity : 65536;
+        while (cap - b->size < size) {
+            if (cap > ((size_t)-1) / 2)
+                return -1;
+            cap *= 2;
+        }
+        unsigned char *p = realloc(b->data, cap);
+        if (!p)
+            return -1;
+        b->data = p;
+        b->capacity = cap;
+    }
+    if (size && data)
+        memcpy(b->data + b->size, data, size);
+    else if (size)
+        memset(b->data + b->size, 0, size);
+    b->size += size;
+    return 0;
+}
+
+void byte_buf_free(byte_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+int input_read(const char *path, byte_buf *out)
+{
+    const int is_stdin = strcmp(path, "-") == 0;
+    const char *name = diag_name(path, 0);
+    memset(out, 0, sizeof *out);
+    FILE *f = stdin;
+    if (!is_stdin) {
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            if (errno == ENOENT)
+                diag_error(name, "input file does not exist");
+            else
+                diag_error(name, "cannot access input: %s", strerror(errno));
+            return -1;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            diag_error(name, "input is a directory");
+            return -1;
+        }
+        f = fopen(path, "rb");
+        if (!f) {
+            diag_error(name, "cannot open input: %s", strerror(errno));
+            return -1;
+        }
+    }
+    unsigned char chunk[65536];
+    size_t n;
+    int err = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (byte_buf_append(out, chunk, n) != 0) {
+            err = ENOMEM;
+            break;
+        }
+    }
+    if (!err && ferror(f))
+        err = errno ? errno : EIO;
+    if (!is_stdin)
+        fclose(f);
+    if (err) {
+        diag_error(name, "cannot read input: %s", strerror(err));
+        byte_buf_free(out);
+        return -1;
+    }
+    return 0;
+}
