@@ -86,17 +86,55 @@ static void stream_frame_by_frame(encodec_encoder *enc, encodec_decoder *dec, co
     free(td);
 }
 
+/* Whole-file .ecdc compress and decompress with and without the LM: median times, sizes. */
+static void bench_lm(encodec_encoder *enc, encodec_decoder *dec, const float *pcm, size_t n,
+                     double seconds, int runs, int threads, int frame_rate)
+{
+    double t[2][2][64];
+    size_t size[2] = {0, 0};
+    for (int lm = 0; lm < 2; lm++)
+        for (int r = 0; r < runs && r < 64; r++) {
+            uint8_t *bytes;
+            float *back;
+            size_t n_back;
+            double t0 = now();
+            int err = encodec_compress(enc, pcm, n, lm, &bytes, &size[lm]);
+            double t1 = now();
+            if (!err)
+                err = encodec_decompress(dec, bytes, size[lm], &back, &n_back);
+            double t2 = now();
+            if (err) {
+                fprintf(stderr, "encodec-bench: lm=%d: %s\n", lm, encodec_strerror(err));
+                return;
+            }
+            encodec_buffer_free(bytes);
+            encodec_buffer_free(back);
+            t[lm][0][r] = t1 - t0;
+            t[lm][1][r] = t2 - t1;
+        }
+    const int nr = runs < 64 ? runs : 64;
+    const double frames = seconds * frame_rate;
+    double c0 = median(t[0][0], nr), d0 = median(t[0][1], nr);
+    double c1 = median(t[1][0], nr), d1 = median(t[1][1], nr);
+    printf("%-8d %-8s %12.4f %12.3f  (%zu bytes)\n", threads, "compress", c0 / seconds, c0, size[0]);
+    printf("%-8d %-8s %12.4f %12.3f  (%zu bytes, %+.1f%% time, LM step %.3f ms/frame)\n", threads,
+           "c+lm", c1 / seconds, c1, size[1], 100 * (c1 - c0) / c0, 1e3 * (c1 - c0) / frames);
+    printf("%-8d %-8s %12.4f %12.3f\n", threads, "decomp", d0 / seconds, d0);
+    printf("%-8d %-8s %12.4f %12.3f  (%+.1f%% time)\n", threads, "d+lm", d1 / seconds, d1,
+           100 * (d1 - d0) / d0);
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: encodec-bench MODEL.safetensors [-s SECONDS] [-r RUNS] [-b KBPS] "
-                    "[-t THREADS[,THREADS...]]\n"
+                    "[-t THREADS[,THREADS...]] [--lm LM.safetensors]\n"
                     "Times whole-signal encode and decode and prints the real-time factor "
                     "(median over RUNS).\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *model_path = NULL, *threads_arg = "1,2";
+    const char *model_path = NULL, *threads_arg = "1,2", *lm_path = NULL;
     double seconds = 10.0, bandwidth = 6.0;
     int runs = 5;
     for (int i = 1; i < argc; i++) {
@@ -108,6 +146,8 @@ int main(int argc, char **argv)
             bandwidth = atof(argv[++i]);
         else if (!strcmp(argv[i], "-t") && i + 1 < argc)
             threads_arg = argv[++i];
+        else if (!strcmp(argv[i], "--lm") && i + 1 < argc)
+            lm_path = argv[++i];
         else if (argv[i][0] == '-') {
             usage();
             return strcmp(argv[i], "-h") && strcmp(argv[i], "--help") ? 2 : 0;
@@ -122,6 +162,10 @@ int main(int argc, char **argv)
     encodec_model *model;
     int err = encodec_model_load_file(model_path, &model, msg, sizeof msg);
     if (err) {
+        fprintf(stderr, "encodec-bench: %s\n", msg);
+        return 1;
+    }
+    if (lm_path && encodec_model_load_lm_file(model, lm_path, msg, sizeof msg)) {
         fprintf(stderr, "encodec-bench: %s\n", msg);
         return 1;
     }
@@ -178,6 +222,8 @@ int main(int argc, char **argv)
         printf("%-8d %-8s %12.4f %12.3f\n", threads, "decode", md / seconds, md);
         if (!is_segmented(model) && ch == 1)
             stream_frame_by_frame(enc, dec, pcm, n, codes, scales, out, threads);
+        if (lm_path)
+            bench_lm(enc, dec, pcm, n, seconds, runs, threads, encodec_model_frame_rate(model));
         free(te);
         free(td);
     }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Benchmark the full-size models: builds random-weight checkpoints with exactly the released
+# encodec_24khz / encodec_48khz shapes (tests/data/shapes-*.json), converts them, and runs
+# encodec-bench on them. Usage: tools/bench/run-bench.sh [BUILD_DIR] [encodec-bench options]
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$src/build}
+shift || true
+models=$build/bench-models
+mkdir -p "$models"
+for kind in 24khz 48khz; do
+  st=$models/encodec_$kind.safetensors
+  if [ ! -f "$st" ]; then
+    python3 "$src/tools/make-random-checkpoint" --seed 1 "$src/tests/data/shapes-encodec_$kind.json" "$models/encodec_$kind.th"
+    python3 "$src/tools/encodec-convert" "$models/encodec_$kind.th" "$st"
+    rm -f "$models/encodec_$kind.th"
+  fi
+done
+lm=$models/encodec_24khz_lm.safetensors
+if [ ! -f "$lm" ]; then
+  python3 "$src/tools/make-random-checkpoint" --seed 1 "$src/tests/data/shapes-lm_24khz.json" "$models/lm.th"
+  python3 "$src/tools/encodec-convert" "$models/lm.th" "$lm"
+  rm -f "$models/lm.th"
+fi
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
+"$build/tools/bench/encodec-bench" "$models/encodec_24khz.safetensors" --lm "$lm" "$@"
+"$build/tools/bench/encodec-bench" "$models/encodec_48khz.safetensors" -b 6 "$@"
