@@ -56,6 +56,8 @@ struct encodec_decoder {
 
 const encodec_model *ecl_encoder_model(const encodec_encoder *e) { return e->model; }
 const encodec_model *ecl_decoder_model(const encodec_decoder *d) { return d->model; }
+int ecl_encoder_threads(const encodec_encoder *e) { return e->n_threads; }
+int ecl_decoder_threads(const encodec_decoder *d) { return d->n_threads; }
 
 /* ---- frame accounting --------------------------------------------------------------------- */
 

@@ -69,6 +69,9 @@ struct encodec_model {
 
 const encodec_model *ecl_encoder_model(const encodec_encoder *encoder);
 const encodec_model *ecl_decoder_model(const encodec_decoder *decoder);
+/* OpenMP threads a handle may use (encodec_*_set_threads). */
+int ecl_encoder_threads(const encodec_encoder *encoder);
+int ecl_decoder_threads(const encodec_decoder *decoder);
 /* Segment length in samples (0 = whole signal in one segment) and whether segments carry a
  * volume scale. */
 int ecl_model_segment_length(const encodec_model *model);

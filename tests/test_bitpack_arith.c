@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -318,6 +319,72 @@ static void test_ac_random_roundtrip(void **state)
     free(syms);
 }
 
+/* Property test: two million symbols drawn from their own distributions (16 random pdfs over
+ * 1024 symbols, as the LM's), encoded and decoded back exactly, and the stream within 1% of
+ * the ideal code length under the quantised CDFs. */
+static void test_ac_millions_of_symbols(void **state)
+{
+    (void)state;
+    uint32_t rng = test_seed();
+    enum { N = 1024, DISTS = 16, SYMS = 2000000 };
+    int32_t *cdfs = malloc(sizeof(int32_t) * N * DISTS);
+    int *syms = malloc(sizeof(int) * SYMS);
+    float pdf[N];
+    assert_non_null(cdfs);
+    assert_non_null(syms);
+    for (int i = 0; i < DISTS; i++) {
+        double sum = 0;
+        for (int j = 0; j < N; j++) { /* peaked: exponential of a random logit */
+            pdf[j] = (float)exp(8.0 * (rng_next(&rng) >> 8) / 16777216.0);
+            sum += pdf[j];
+        }
+        for (int j = 0; j < N; j++)
+            pdf[j] = (float)(pdf[j] / sum);
+        assert_int_equal(ecl_quantize_cdf(pdf, N, cdfs + i * N), ENCODEC_OK);
+    }
+    double ideal_bits = 0;
+    for (int i = 0; i < SYMS; i++) { /* sample from the quantised distribution itself */
+        const int32_t *cdf = cdfs + (i % DISTS) * N;
+        const uint32_t u = rng_next(&rng) % (uint32_t)cdf[N - 1];
+        int lo = 0, hi = N - 1;
+        while (lo < hi) {
+            const int mid = (lo + hi) / 2;
+            if ((uint32_t)cdf[mid] > u)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        syms[i] = lo;
+        const int32_t range = cdf[lo] - (lo ? cdf[lo - 1] : 0);
+        ideal_bits += -log2((double)range / (1 << 24));
+    }
+    ecl_bitwriter w;
+    ecl_bitwriter_init_growable(&w);
+    ecl_ac_encoder e;
+    ecl_ac_encoder_init(&e);
+    for (int i = 0; i < SYMS; i++)
+        assert_int_equal(ecl_ac_encode(&e, &w, cdfs + (i % DISTS) * N, N, syms[i]), ENCODEC_OK);
+    assert_int_equal(ecl_ac_encoder_finish(&e, &w), ENCODEC_OK);
+    const double ratio = 8.0 * w.len / ideal_bits;
+    print_message("%d symbols: %zu bytes, ideal %.0f bytes, ratio %.5f\n", SYMS, w.len,
+                  ideal_bits / 8, ratio);
+    assert_true(ratio < 1.01);
+    ecl_bitreader r;
+    ecl_bitreader_init(&r);
+    ecl_bitreader_feed(&r, w.buf, w.len);
+    ecl_ac_decoder d;
+    ecl_ac_decoder_init(&d);
+    for (int i = 0; i < SYMS; i++) {
+        int sym;
+        assert_int_equal(ecl_ac_decode(&d, &r, cdfs + (i % DISTS) * N, N, &sym), 1);
+        if (sym != syms[i])
+            fail_msg("symbol %d: decoded %d, encoded %d", i, sym, syms[i]);
+    }
+    ecl_bitwriter_free(&w);
+    free(cdfs);
+    free(syms);
+}
+
 /* The reference asserts max_bit <= 61; the coder reports the same limit instead of
  * overflowing its 64-bit state. */
 static void test_ac_max_bit_bound(void **state)
@@ -466,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_ac_decode_truncated),
         cmocka_unit_test(test_ac_decode_corrupt),
         cmocka_unit_test(test_ac_random_roundtrip),
+        cmocka_unit_test(test_ac_millions_of_symbols),
         cmocka_unit_test(test_ac_max_bit_bound),
         cmocka_unit_test(test_bitpack_known_bytes),
         cmocka_unit_test(test_bitpack_random_roundtrip),

@@ -62,6 +62,14 @@ static void round_trip(const char *model_name, const char *lm_name, const char *
     assert_int_equal(n1, len);
     assert_int_equal(n2, len);
     assert_memory_equal(a1, a2, len * ch * sizeof *a1); /* lossless: same codes, same audio */
+    /* encoded with 2 threads: the same bytes (decoded above with 1) */
+    uint8_t *coded2;
+    size_t coded2_size;
+    assert_int_equal(encodec_encoder_set_threads(e, 2), 0);
+    assert_int_equal(encodec_compress(e, pcm, len, 1, &coded2, &coded2_size), 0);
+    assert_int_equal(coded2_size, coded_size);
+    assert_memory_equal(coded2, coded, coded_size);
+    encodec_buffer_free(coded2);
     /* every truncation of the LM stream fails cleanly */
     for (size_t cut = 0; cut < coded_size; cut += 1 + cut / 8) {
         float *x;
