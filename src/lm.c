@@ -12,15 +12,10 @@
 #include "lm.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "detmath.h"
 #include "model.h"
@@ -863,23 +858,12 @@ int encodec_model_load_lm_file(encodec_model *model, const char *path, char *msg
         return ecl_fail(msg, msg_size, ENCODEC_EINVAL, "model is NULL");
     if (!path)
         return ecl_fail(msg, msg_size, ENCODEC_EINVAL, "path is NULL");
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return ecl_fail(msg, msg_size, ENCODEC_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return ecl_fail(msg, msg_size, ENCODEC_EIO, "%s: not a regular file", path);
-    }
-    if (sb.st_size == 0) {
-        close(fd);
-        return ecl_fail(msg, msg_size, ENCODEC_EWEIGHTS_TRUNCATED, "%s: empty file", path);
-    }
-    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED)
-        return ecl_fail(msg, msg_size, ENCODEC_EIO, "%s: cannot map: %s", path, strerror(errno));
-    int err = attach(model, map, (size_t)sb.st_size, path, msg, msg_size);
-    munmap(map, (size_t)sb.st_size);
+    const uint8_t *data;
+    size_t size;
+    int err = ecl_map_file(path, &data, &size, msg, msg_size);
+    if (err)
+        return err;
+    err = attach(model, data, size, path, msg, msg_size);
+    ecl_unmap_file(data, size);
     return err;
 }

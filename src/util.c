@@ -1,10 +1,15 @@
 /* Error strings, version, message formatting and aligned allocation. */
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define ECL_STR2(x) #x
 #define ECL_STR(x) ECL_STR2(x)
@@ -81,3 +86,29 @@ void *ecl_calloc(size_t n, size_t size)
 }
 
 void ecl_free(void *p) { free(p); }
+
+int ecl_map_file(const char *path, const uint8_t **data, size_t *size, char *msg,
+                 size_t msg_size)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return ecl_fail(msg, msg_size, ENCODEC_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return ecl_fail(msg, msg_size, ENCODEC_EIO, "%s: not a regular file", path);
+    }
+    if (sb.st_size == 0) {
+        close(fd);
+        return ecl_fail(msg, msg_size, ENCODEC_EWEIGHTS_TRUNCATED, "%s: empty file", path);
+    }
+    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return ecl_fail(msg, msg_size, ENCODEC_EIO, "%s: cannot map: %s", path, strerror(errno));
+    *data = map;
+    *size = (size_t)sb.st_size;
+    return ENCODEC_OK;
+}
+
+void ecl_unmap_file(const uint8_t *data, size_t size) { munmap((void *)data, size); }

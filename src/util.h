@@ -20,6 +20,13 @@ void ecl_free(void *p);
 /* a * b into *out; returns 0 on overflow. */
 int ecl_mul_size(size_t a, size_t b, size_t *out);
 
+/* Map a whole regular, non-empty file read-only. ENCODEC_EIO (cannot open, not a regular
+ * file, cannot map) or ENCODEC_EWEIGHTS_TRUNCATED (empty), with a message naming the path.
+ * Release with ecl_unmap_file. */
+int ecl_map_file(const char *path, const uint8_t **data, size_t *size, char *msg,
+                 size_t msg_size);
+void ecl_unmap_file(const uint8_t *data, size_t size);
+
 static inline size_t ecl_ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 #endif

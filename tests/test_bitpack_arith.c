@@ -15,24 +15,6 @@
 #include "arith.h"
 #include "bitpack.h"
 
-/* Seed for the randomised tests: ENCODEC_TEST_SEED if set, else the clock; always printed. */
-static unsigned test_seed(void)
-{
-    const char *env = getenv("ENCODEC_TEST_SEED");
-    unsigned seed = env ? (unsigned)strtoul(env, NULL, 0) : (unsigned)time(NULL);
-    printf("seed %u (set ENCODEC_TEST_SEED to repeat)\n", seed);
-    return seed;
-}
-
-/* xorshift32: a tiny deterministic generator, independent of the C library's rand(). */
-static uint32_t rng_next(uint32_t *s)
-{
-    uint32_t x = *s ? *s : 0x9e3779b9u;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
 
 /* ---- CDF quantisation --------------------------------------------------------------------- */
 
@@ -266,7 +248,7 @@ static void test_ac_decode_corrupt(void **state)
 static void test_ac_random_roundtrip(void **state)
 {
     (void)state;
-    uint32_t rng = test_seed();
+    uint32_t rng = tu_seed();
     enum { N = 64, SYMS = 2000 };
     float pdf[N];
     int32_t *cdfs = malloc(sizeof(int32_t) * N * SYMS);
@@ -277,14 +259,14 @@ static void test_ac_random_roundtrip(void **state)
         double sum = 0;
         for (int j = 0; j < N; j++) {
             /* skewed: a few likely symbols and many near-impossible ones */
-            uint32_t v = rng_next(&rng);
+            uint32_t v = tu_rand(&rng);
             pdf[j] = (v & 7) == 0 ? (float)(v >> 8) : (float)(v >> 28) * 1e-9f;
             sum += pdf[j];
         }
         for (int j = 0; j < N; j++)
             pdf[j] = (float)(pdf[j] / sum);
         assert_int_equal(ecl_quantize_cdf(pdf, N, cdfs + i * N), ENCODEC_OK);
-        syms[i] = (int)(rng_next(&rng) % N);
+        syms[i] = (int)(tu_rand(&rng) % N);
     }
     ecl_bitwriter w;
     ecl_bitwriter_init_growable(&w);
@@ -303,7 +285,7 @@ static void test_ac_random_roundtrip(void **state)
         int s, rc;
         while ((rc = ecl_ac_decode(&d, &r, cdfs + i * N, N, &s)) == 0) {
             assert_true(fed < w.len);
-            size_t n = 1 + rng_next(&rng) % 5;
+            size_t n = 1 + tu_rand(&rng) % 5;
             if (n > w.len - fed)
                 n = w.len - fed;
             ecl_bitreader_feed(&r, w.buf + fed, n);
@@ -325,7 +307,7 @@ static void test_ac_random_roundtrip(void **state)
 static void test_ac_millions_of_symbols(void **state)
 {
     (void)state;
-    uint32_t rng = test_seed();
+    uint32_t rng = tu_seed();
     enum { N = 1024, DISTS = 16, SYMS = 2000000 };
     int32_t *cdfs = malloc(sizeof(int32_t) * N * DISTS);
     int *syms = malloc(sizeof(int) * SYMS);
@@ -335,7 +317,7 @@ static void test_ac_millions_of_symbols(void **state)
     for (int i = 0; i < DISTS; i++) {
         double sum = 0;
         for (int j = 0; j < N; j++) { /* peaked: exponential of a random logit */
-            pdf[j] = (float)exp(8.0 * (rng_next(&rng) >> 8) / 16777216.0);
+            pdf[j] = (float)exp(8.0 * (tu_rand(&rng) >> 8) / 16777216.0);
             sum += pdf[j];
         }
         for (int j = 0; j < N; j++)
@@ -345,7 +327,7 @@ static void test_ac_millions_of_symbols(void **state)
     double ideal_bits = 0;
     for (int i = 0; i < SYMS; i++) { /* sample from the quantised distribution itself */
         const int32_t *cdf = cdfs + (i % DISTS) * N;
-        const uint32_t u = rng_next(&rng) % (uint32_t)cdf[N - 1];
+        const uint32_t u = tu_rand(&rng) % (uint32_t)cdf[N - 1];
         int lo = 0, hi = N - 1;
         while (lo < hi) {
             const int mid = (lo + hi) / 2;
@@ -469,9 +451,9 @@ static void test_bitpack_known_bytes(void **state)
 static void test_bitpack_random_roundtrip(void **state)
 {
     (void)state;
-    uint32_t rng = test_seed();
+    uint32_t rng = tu_seed();
     for (int round = 0; round < 50; round++) {
-        const int n = 1 + (int)(rng_next(&rng) % 500);
+        const int n = 1 + (int)(tu_rand(&rng) % 500);
         uint32_t *vals = malloc(sizeof *vals * (size_t)n);
         int *widths = malloc(sizeof *widths * (size_t)n);
         assert_non_null(vals);
@@ -480,8 +462,8 @@ static void test_bitpack_random_roundtrip(void **state)
         ecl_bitwriter_init_growable(&w);
         size_t total_bits = 0;
         for (int i = 0; i < n; i++) {
-            widths[i] = 1 + (int)(rng_next(&rng) % 32);
-            vals[i] = rng_next(&rng);
+            widths[i] = 1 + (int)(tu_rand(&rng) % 32);
+            vals[i] = tu_rand(&rng);
             if (widths[i] < 32)
                 vals[i] &= (UINT32_C(1) << widths[i]) - 1;
             total_bits += (size_t)widths[i];
@@ -502,7 +484,7 @@ static void test_bitpack_random_roundtrip(void **state)
             int rc;
             while ((rc = ecl_bitreader_read(&r, widths[i], &v)) == 0) {
                 assert_true(fed < w.len);
-                size_t piece = rng_next(&rng) % 4; /* empty pieces too */
+                size_t piece = tu_rand(&rng) % 4; /* empty pieces too */
                 if (piece > w.len - fed)
                     piece = w.len - fed;
                 ecl_bitreader_feed(&r, bytes + fed, piece);

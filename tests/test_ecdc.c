@@ -14,22 +14,6 @@
 #include "arith.h"
 #include "ecdc.h"
 
-static unsigned test_seed(void)
-{
-    const char *env = getenv("ENCODEC_TEST_SEED");
-    unsigned seed = env ? (unsigned)strtoul(env, NULL, 0) : (unsigned)time(NULL);
-    printf("seed %u (set ENCODEC_TEST_SEED to repeat)\n", seed);
-    return seed;
-}
-
-static uint32_t rng_next(uint32_t *s)
-{
-    uint32_t x = *s ? *s : 0x9e3779b9u;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
 
 /* ---- the golden streams ------------------------------------------------------------------- */
 
@@ -413,7 +397,7 @@ static int read_pieces(const stream *s, const uint8_t *data, size_t len, int use
     size_t fed = 0, frames = 0, header_size = 0;
     int seen_header = 0, done = 0, rc = 0;
     while (!done) {
-        size_t piece = rng ? rng_next(rng) % 9 : 1; /* empty pieces too */
+        size_t piece = rng ? tu_rand(rng) % 9 : 1; /* empty pieces too */
         if (piece > len - fed)
             piece = len - fed;
         const uint8_t *chunk = copy + fed;
@@ -487,7 +471,7 @@ static void check_read(const stream *s)
     assert_int_equal(read_all_check(s, s->lm, s->lm_len, 1), ENCODEC_OK);
     assert_int_equal(read_pieces(s, s->nolm, s->nolm_len, 0, NULL), ENCODEC_OK);
     assert_int_equal(read_pieces(s, s->lm, s->lm_len, 1, NULL), ENCODEC_OK);
-    uint32_t rng = test_seed();
+    uint32_t rng = tu_seed();
     for (int i = 0; i < 20; i++) {
         assert_int_equal(read_pieces(s, s->nolm, s->nolm_len, 0, &rng), ENCODEC_OK);
         assert_int_equal(read_pieces(s, s->lm, s->lm_len, 1, &rng), ENCODEC_OK);

@@ -61,61 +61,19 @@ static void test_properties(void **state)
     assert_int_equal(encodec_model_has_lm(f->model), 0);
 }
 
-/* Collects the chunks a stream hands to a layer trace or sink, per layer. */
-#define MAX_LAYERS 32
-#define MAX_COLS 40000
-typedef struct {
-    float *data[MAX_LAYERS]; /* [channels][MAX_COLS] */
-    int channels[MAX_LAYERS], len[MAX_LAYERS];
-} collector;
-
-static void collect(collector *c, int layer, const float *x, int channels, int n, int stride)
-{
-    if (!c->data[layer])
-        c->data[layer] = calloc((size_t)channels * MAX_COLS, sizeof(float));
-    assert_true(c->len[layer] + n <= MAX_COLS);
-    for (int ch = 0; ch < channels; ch++)
-        memcpy(c->data[layer] + (size_t)ch * MAX_COLS + c->len[layer], x + (size_t)ch * stride,
-               (size_t)n * sizeof(float));
-    c->channels[layer] = channels;
-    c->len[layer] += n;
-}
-
 static void trace_cb(void *ctx, int layer, const float *x, int channels, int n, int stride)
 {
-    collect(ctx, layer, x, channels, n, stride);
+    tu_collect(ctx, layer, x, channels, n, stride);
 }
 
-/* The stream's final output goes to slot MAX_LAYERS - 1. */
 static void sink_cb(void *ctx, const float *x, int channels, int n, int stride)
 {
-    collect(ctx, MAX_LAYERS - 1, x, channels, n, stride);
-}
-
-static void collector_free(collector *c)
-{
-    for (int i = 0; i < MAX_LAYERS; i++)
-        free(c->data[i]);
-}
-
-/* Compare collected layer output (row stride MAX_COLS) with a golden [C][T] tensor. */
-static double compare(const collector *c, int layer, const float *want, int64_t *shape)
-{
-    assert_int_equal(c->channels[layer], shape[0]);
-    assert_int_equal(c->len[layer], shape[1]);
-    double worst = 0;
-    for (int ch = 0; ch < shape[0]; ch++) {
-        double d = tu_max_abs_diff(c->data[layer] + (size_t)ch * MAX_COLS, want + ch * shape[1],
-                                   (size_t)shape[1]);
-        if (d > worst)
-            worst = d;
-    }
-    return worst;
+    tu_collect(ctx, TU_SLOT_OUT, x, channels, n, stride);
 }
 
 /* Run a whole signal through a fresh encoder or decoder stream (push all, flush). */
 static void run_stream(const encodec_model *m, int decoder, const float *x, int channels, int n,
-                       collector *c, int trace)
+                       tu_collector *c, int trace)
 {
     ecl_seanet_stream *s;
     int out_max;
@@ -127,7 +85,7 @@ static void run_stream(const encodec_model *m, int decoder, const float *x, int 
     ecl_seanet_stream_free(s);
 }
 
-static void check_traces(tu_golden *g, const collector *c, const char *side)
+static void check_traces(tu_golden *g, const tu_collector *c, const char *side)
 {
     double worst = 0;
     for (int layer = 0; layer < 16; layer++) {
@@ -135,7 +93,7 @@ static void check_traces(tu_golden *g, const collector *c, const char *side)
         int64_t shape[8];
         snprintf(name, sizeof name, "short.trace.%s.%d", side, layer);
         const float *want = tu_golden_f32(g, name, shape, NULL, NULL);
-        double d = compare(c, layer, want, shape);
+        double d = tu_collector_compare(c, layer, want, shape);
         if (d > 1e-4)
             fail_msg("%s: max abs diff %g > 1e-4", name, d);
         if (d > worst)
@@ -149,7 +107,9 @@ static void test_layer_traces(void **state)
     fixture *f = *state;
     size_t n;
     const float *audio = tu_golden_f32(f->golden, "short.audio", NULL, NULL, &n);
-    collector enc = {0};
+    tu_collector enc, dec;
+    tu_collector_init(&enc, 400);
+    tu_collector_init(&dec, 400);
     run_stream(f->model, 0, audio, 1, (int)n, &enc, 1);
     check_traces(f->golden, &enc, "enc");
 
@@ -162,12 +122,11 @@ static void test_layer_traces(void **state)
         flips += codes[q] != want_codes[q];
     assert_true(flips <= 1);
 
-    collector dec = {0};
     run_stream(f->model, 1, tu_golden_f32(f->golden, "short.trace.quantized", NULL, NULL, NULL),
                2, 1, &dec, 1);
     check_traces(f->golden, &dec, "dec");
-    collector_free(&enc);
-    collector_free(&dec);
+    tu_collector_free(&enc);
+    tu_collector_free(&dec);
 }
 
 static void test_latents(void **state)
@@ -181,12 +140,13 @@ static void test_latents(void **state)
         const float *audio = tu_golden_f32(f->golden, name, NULL, NULL, &n);
         snprintf(name, sizeof name, "%s.latent", inputs[i]);
         const float *want = tu_golden_f32(f->golden, name, shape, NULL, NULL);
-        collector c = {0};
+        tu_collector c;
+        tu_collector_init(&c, 200);
         run_stream(f->model, 0, audio, 1, (int)n, &c, 0);
-        double d = compare(&c, MAX_LAYERS - 1, want, shape);
+        double d = tu_collector_compare(&c, TU_SLOT_OUT, want, shape);
         print_message("%s latent: max abs diff %.3g\n", inputs[i], d);
         assert_true(d <= 1e-4);
-        collector_free(&c);
+        tu_collector_free(&c);
     }
 }
 

@@ -37,37 +37,18 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Per-layer outputs of a stream, concatenated over the chunks it produced. */
-#define MAX_COLS 2000
-typedef struct {
-    float *data[17]; /* [channels][MAX_COLS]; slot 16 = stream output */
-    int channels[17], len[17];
-} collector;
-
-static void collect(collector *c, int layer, const float *x, int channels, int n, int stride)
-{
-    if (!c->data[layer])
-        c->data[layer] = calloc((size_t)channels * MAX_COLS, sizeof(float));
-    assert_true(c->len[layer] + n <= MAX_COLS);
-    for (int ch = 0; ch < channels; ch++)
-        memcpy(c->data[layer] + (size_t)ch * MAX_COLS + c->len[layer], x + (size_t)ch * stride,
-               (size_t)n * sizeof(float));
-    c->channels[layer] = channels;
-    c->len[layer] += n;
-}
-
 static void trace_cb(void *ctx, int layer, const float *x, int channels, int n, int stride)
 {
-    collect(ctx, layer, x, channels, n, stride);
+    tu_collect(ctx, layer, x, channels, n, stride);
 }
 
 static void sink_cb(void *ctx, const float *x, int channels, int n, int stride)
 {
-    collect(ctx, 16, x, channels, n, stride);
+    tu_collect(ctx, TU_SLOT_OUT, x, channels, n, stride);
 }
 
 static void run_stream(const encodec_model *m, int decoder, const float *x, int channels, int n,
-                       collector *c, int trace)
+                       tu_collector *c, int trace)
 {
     ecl_seanet_stream *s;
     int out_max;
@@ -79,27 +60,14 @@ static void run_stream(const encodec_model *m, int decoder, const float *x, int 
     ecl_seanet_stream_free(s);
 }
 
-static double compare(const collector *c, int slot, const float *want, const int64_t *shape)
-{
-    assert_int_equal(c->channels[slot], shape[0]);
-    assert_int_equal(c->len[slot], shape[1]);
-    double worst = 0;
-    for (int ch = 0; ch < shape[0]; ch++) {
-        double d = tu_max_abs_diff(c->data[slot] + (size_t)ch * MAX_COLS, want + ch * shape[1],
-                                   (size_t)shape[1]);
-        worst = d > worst ? d : worst;
-    }
-    return worst;
-}
-
-static void check_side(tu_golden *g, const collector *c, const char *side)
+static void check_side(tu_golden *g, const tu_collector *c, const char *side)
 {
     double worst = 0;
     for (int layer = 0; layer < 16; layer++) {
         char name[64];
         int64_t shape[8];
         snprintf(name, sizeof name, "short.trace.%s.%d", side, layer);
-        double d = compare(c, layer, tu_golden_f32(g, name, shape, NULL, NULL), shape);
+        double d = tu_collector_compare(c, layer, tu_golden_f32(g, name, shape, NULL, NULL), shape);
         if (d > 1e-4)
             fail_msg("%s: max abs diff %g", name, d);
         worst = d > worst ? d : worst;
@@ -110,17 +78,17 @@ static void check_side(tu_golden *g, const collector *c, const char *side)
 static void test_layer_traces(void **state)
 {
     fixture *f = *state;
-    collector enc = {0}, dec = {0};
+    tu_collector enc, dec;
+    tu_collector_init(&enc, 2000);
+    tu_collector_init(&dec, 2000);
     run_stream(f->model, 0, tu_golden_f32(f->golden, "short.trace.normalized_input", NULL, NULL, NULL),
                2, 300, &enc, 1);
     check_side(f->golden, &enc, "enc");
     run_stream(f->model, 1, tu_golden_f32(f->golden, "short.trace.quantized", NULL, NULL, NULL), 2,
                1, &dec, 1);
     check_side(f->golden, &dec, "dec");
-    for (int i = 0; i < 17; i++) {
-        free(enc.data[i]);
-        free(dec.data[i]);
-    }
+    tu_collector_free(&enc);
+    tu_collector_free(&dec);
 }
 
 /* Interleave a golden [C][L] tensor. */
@@ -191,14 +159,15 @@ static void test_encoder(void **state)
             for (int c = 0; c < 2; c++)
                 for (size_t t = 0; t < seg; t++)
                     x[c * seg + t] = audio[c * len + off + t] / want_scales[j];
-            collector col = {0};
+            tu_collector col;
+            tu_collector_init(&col, 200);
             run_stream(f->model, 0, x, 2, (int)seg, &col, 0);
             snprintf(name, sizeof name, "%s.seg%zu.latent", inputs[i], j);
-            double d = compare(&col, 16, tu_golden_f32(f->golden, name, shape, NULL, NULL), shape);
+            double d = tu_collector_compare(&col, TU_SLOT_OUT,
+                                            tu_golden_f32(f->golden, name, shape, NULL, NULL), shape);
             print_message("%s seg%zu latent: max abs diff %.3g\n", inputs[i], j, d);
             assert_true(d <= 1e-4);
-            for (int s = 0; s < 17; s++)
-                free(col.data[s]);
+            tu_collector_free(&col);
             free(x);
         }
         free(pcm);

@@ -6,23 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "testutil.h"
 
-static unsigned rng_state;
-static unsigned rnd(unsigned n)
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (rng_state >> 8) % n;
-}
-
-static void seed_rng(void)
-{
-    const char *env = getenv("ENCODEC_TEST_SEED");
-    rng_state = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
-    print_message("seed %u (set ENCODEC_TEST_SEED to repeat)\n", rng_state);
-}
+static uint32_t rng_state;
+static unsigned rnd(unsigned n) { return tu_rand(&rng_state) % n; }
 
 typedef struct {
     encodec_model *m;
@@ -147,7 +135,7 @@ static void check_model(const char *model, const char *golden, const char *tenso
 static void test_random_chunks_tiny24(void **state)
 {
     (void)state;
-    seed_rng();
+    rng_state = tu_seed();
     check_model("tiny24.safetensors", "tiny24.golden.safetensors", "excerpt.audio", 3);
     check_model("tiny24.safetensors", "tiny24.golden.safetensors", "short.audio", 2);
 }
@@ -155,7 +143,7 @@ static void test_random_chunks_tiny24(void **state)
 static void test_random_chunks_tiny48(void **state)
 {
     (void)state;
-    seed_rng();
+    rng_state = tu_seed();
     check_model("tiny48.safetensors", "tiny48.golden.safetensors", "excerpt.audio", 2);
     check_model("tiny48.safetensors", "tiny48.golden.safetensors", "synth.audio", 2);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -243,4 +244,62 @@ encodec_model *tu_load_model(const char *name)
         fail_msg("loading %s: %s (%s, %d)", path, msg, encodec_strerror(rc), rc);
     free(path);
     return m;
+}
+
+unsigned tu_seed(void)
+{
+    const char *env = getenv("ENCODEC_TEST_SEED");
+    unsigned seed = env ? (unsigned)strtoul(env, NULL, 0) : (unsigned)time(NULL);
+    printf("seed %u (set ENCODEC_TEST_SEED to repeat)\n", seed);
+    return seed;
+}
+
+uint32_t tu_rand(uint32_t *state)
+{
+    uint32_t x = *state ? *state : 0x9e3779b9u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}
+
+void tu_collector_init(tu_collector *c, int cols)
+{
+    memset(c, 0, sizeof *c);
+    c->cols = cols;
+}
+
+void tu_collector_free(tu_collector *c)
+{
+    for (int i = 0; i < TU_SLOTS; i++)
+        free(c->data[i]);
+    memset(c->data, 0, sizeof c->data);
+}
+
+void tu_collect(tu_collector *c, int slot, const float *x, int channels, int n, int stride)
+{
+    assert_true(slot >= 0 && slot < TU_SLOTS);
+    if (!c->data[slot])
+        c->data[slot] = calloc((size_t)channels * c->cols, sizeof(float));
+    assert_non_null(c->data[slot]);
+    assert_true(c->len[slot] + n <= c->cols);
+    for (int ch = 0; ch < channels; ch++)
+        memcpy(c->data[slot] + (size_t)ch * c->cols + c->len[slot], x + (size_t)ch * stride,
+               (size_t)n * sizeof(float));
+    c->channels[slot] = channels;
+    c->len[slot] += n;
+}
+
+double tu_collector_compare(const tu_collector *c, int slot, const float *want,
+                            const int64_t *shape)
+{
+    assert_int_equal(c->channels[slot], shape[0]);
+    assert_int_equal(c->len[slot], shape[1]);
+    double worst = 0;
+    for (int ch = 0; ch < shape[0]; ch++) {
+        const double d = tu_max_abs_diff(c->data[slot] + (size_t)ch * c->cols,
+                                         want + ch * shape[1], (size_t)shape[1]);
+        worst = d > worst ? d : worst;
+    }
+    return worst;
 }

@@ -40,6 +40,26 @@ const char *tu_golden_metadata(tu_golden *g, const char *key);
 /* Max |a - b| over n floats. */
 double tu_max_abs_diff(const float *a, const float *b, size_t n);
 
+/* Seed for randomised tests: ENCODEC_TEST_SEED if set, else the clock; always printed. */
+unsigned tu_seed(void);
+/* xorshift32: a small deterministic generator, independent of the C library's rand(). */
+uint32_t tu_rand(uint32_t *state);
+
+/* Collects the chunks a stream (seanet.h) hands to its layer trace or sink, per slot:
+ * slots 0..TU_SLOTS-2 are layer indices, TU_SLOT_OUT the stream's output. */
+#define TU_SLOTS 33
+#define TU_SLOT_OUT (TU_SLOTS - 1)
+typedef struct {
+    float *data[TU_SLOTS]; /* [channels][cols] */
+    int channels[TU_SLOTS], len[TU_SLOTS], cols;
+} tu_collector;
+void tu_collector_init(tu_collector *c, int cols);
+void tu_collector_free(tu_collector *c);
+void tu_collect(tu_collector *c, int slot, const float *x, int channels, int n, int stride);
+/* Max abs difference between a slot and a golden [shape[0]][shape[1]] tensor (asserts shape). */
+double tu_collector_compare(const tu_collector *c, int slot, const float *want,
+                            const int64_t *shape);
+
 /* Load a model from tests/data, failing the test on error. */
 encodec_model *tu_load_model(const char *name);
 
