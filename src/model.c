@@ -260,44 +260,11 @@ static int parse_config(loader *ld, const char *json)
 
 /* ---- tensors -------------------------------------------------------------------------------- */
 
-/* Find a tensor, check dtype, shape and finiteness, and copy it as float32 into dst (may be
- * NULL to only check). */
-static int load_tensor(loader *ld, const char *name, int n_dims, const int64_t *shape,
-                       float *dst)
+/* A tensor checked and copied as float32 (safetensors.h). */
+static int load_tensor(loader *ld, const char *name, int n_dims, const int64_t *shape, float *dst)
 {
-    const ecl_tensor *t = ecl_safetensors_find(ld->st, name);
-    char want[128], got[128];
-    if (!t)
-        return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_MISSING,
-                        "%s: missing tensor %s", ld->source, name);
-    if (t->dtype != ECL_DTYPE_F32 && t->dtype != ECL_DTYPE_F16)
-        return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_DTYPE,
-                        "%s: tensor %s must be F32 or F16", ld->source, name);
-    int same = t->n_dims == n_dims;
-    for (int i = 0; same && i < n_dims; i++)
-        same = t->shape[i] == shape[i];
-    if (!same) {
-        size_t wl = 0, gl = 0;
-        for (int i = 0; i < n_dims; i++)
-            wl += (size_t)snprintf(want + wl, sizeof want - wl, "%s%lld", i ? ", " : "",
-                                   (long long)shape[i]);
-        for (int i = 0; i < t->n_dims && gl < sizeof got - 24; i++)
-            gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%lld", i ? ", " : "",
-                                   (long long)t->shape[i]);
-        want[wl] = got[gl] = 0;
-        return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_SHAPE,
-                        "%s: tensor %s has shape [%s], expected [%s]", ld->source, name, got,
-                        want);
-    }
-    if (dst) {
-        ecl_tensor_read_f32(t, dst);
-        for (size_t i = 0; i < t->n_elements; i++)
-            if (!isfinite(dst[i]))
-                return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_VALUE,
-                                "%s: tensor %s has a NaN or infinite value at index %zu",
-                                ld->source, name, i);
-    }
-    return ENCODEC_OK;
+    return ecl_safetensors_read_weight(ld->st, name, n_dims, shape, dst, ld->source, ld->msg,
+                                       ld->msg_size);
 }
 
 static int alloc_fail(loader *ld)

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -423,4 +424,41 @@ void ecl_tensor_read_f32(const ecl_tensor *t, float *dst)
             dst[i] = (float)p[i];
         break;
     }
+}
+
+int ecl_safetensors_read_weight(const ecl_safetensors *st, const char *name, int n_dims,
+                                const int64_t *shape, float *dst, const char *source,
+                                char *msg, size_t msg_size)
+{
+    const ecl_tensor *t = ecl_safetensors_find(st, name);
+    if (!t)
+        return ecl_fail(msg, msg_size, ENCODEC_EWEIGHTS_MISSING, "%s: missing tensor %s", source,
+                        name);
+    if (t->dtype != ECL_DTYPE_F32 && t->dtype != ECL_DTYPE_F16)
+        return ecl_fail(msg, msg_size, ENCODEC_EWEIGHTS_DTYPE,
+                        "%s: tensor %s must be F32 or F16", source, name);
+    int same = t->n_dims == n_dims;
+    for (int i = 0; same && i < n_dims; i++)
+        same = t->shape[i] == shape[i];
+    if (!same) {
+        char want[128] = "", got[128] = "";
+        size_t wl = 0, gl = 0;
+        for (int i = 0; i < n_dims && wl < sizeof want - 24; i++)
+            wl += (size_t)snprintf(want + wl, sizeof want - wl, "%s%lld", i ? ", " : "",
+                                   (long long)shape[i]);
+        for (int i = 0; i < t->n_dims && gl < sizeof got - 24; i++)
+            gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%lld", i ? ", " : "",
+                                   (long long)t->shape[i]);
+        return ecl_fail(msg, msg_size, ENCODEC_EWEIGHTS_SHAPE,
+                        "%s: tensor %s has shape [%s], expected [%s]", source, name, got, want);
+    }
+    if (!dst)
+        return ENCODEC_OK;
+    ecl_tensor_read_f32(t, dst);
+    for (size_t i = 0; i < t->n_elements; i++)
+        if (!isfinite(dst[i]))
+            return ecl_fail(msg, msg_size, ENCODEC_EWEIGHTS_VALUE,
+                            "%s: tensor %s has a NaN or infinite value at index %zu", source,
+                            name, i);
+    return ENCODEC_OK;
 }

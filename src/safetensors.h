@@ -45,6 +45,14 @@ const char *ecl_safetensors_metadata(const ecl_safetensors *st, const char *key)
 /* Copy a tensor's elements into dst as float32 (converting F16), n = t->n_elements.
  * Only for F32/F16 tensors. */
 void ecl_tensor_read_f32(const ecl_tensor *t, float *dst);
+/* A weight tensor as a model needs it: present (else ENCODEC_EWEIGHTS_MISSING), F32 or F16
+ * (ENCODEC_EWEIGHTS_DTYPE), of exactly this shape (ENCODEC_EWEIGHTS_SHAPE), all values finite
+ * (ENCODEC_EWEIGHTS_VALUE); copied into dst as float32 (dst may be NULL to only check the
+ * first three). Messages name `source` and the tensor. */
+int ecl_safetensors_read_weight(const ecl_safetensors *st, const char *name, int n_dims,
+                                const int64_t *shape, float *dst, const char *source,
+                                char *msg, size_t msg_size);
+
 /* Element size in bytes of a dtype. */
 size_t ecl_dtype_size(ecl_dtype dtype);
 
