@@ -297,10 +297,7 @@ class TestReference(CliTest):
         self.assertEqual(shape, [2, 49440])
         src = self.path("ex48.wav")
         write_wav_float(src, interleave(planar, 2), 48000, 2)
-        p = self.run_cli("--hq", "-b", "3", "--model", TINY48, src)
-        if p.returncode != 0:
-            self.assert_error(p, "ex48.wav", "tiny48", "not supported")
-            self.skipTest("libencodec cannot encode with tiny48 yet")
+        self.run_cli("--hq", "-b", "3", "--model", TINY48, src, check=True)
         with open(self.path("ex48.ecdc"), "rb") as f, open(REF_ECDC48, "rb") as g:
             got, ref = f.read(), g.read()
         diff = [i for i in range(min(len(got), len(ref))) if got[i] != ref[i]]
@@ -308,10 +305,7 @@ class TestReference(CliTest):
 
     def test_tiny48_decompress_reference(self):
         # the golden decoding peaks above 0.99, so check the warning and -r too
-        p = self.run_cli(REF_ECDC48, "d.wav")
-        if p.returncode != 0:
-            self.assert_error(p, "tiny48", "not supported")
-            self.skipTest("libencodec cannot decode with tiny48 yet")
+        p = self.run_cli(REF_ECDC48, "d.wav", check=True)
         self.assertIn("clipped", p.err)
         rate, ch, width, frames, got = read_wav(self.path("d.wav"))
         self.assertEqual((rate, ch, width, frames), (48000, 2, 2, 49440))
@@ -518,24 +512,20 @@ class TestRealAudio(CliTest):
         self.assertEqual(read_wav(self.path("s.wav"))[4], read_wav(self.path("sr.wav"))[4])
 
     def test_hq(self):
-        """--hq: the 48 kHz model. Fails clearly while libencodec cannot run it."""
-        p = self.run_cli("--hq", "-b", "3", "--model", TINY48, JAZZ_48K, "hq.ecdc")
-        if p.returncode == 0:
-            meta, _ = ecdc_header(self.path("hq.ecdc"))
-            self.assertEqual((meta["m"], meta["al"]), ("tiny48", 480000))
-            self.run_cli(self.path("hq.ecdc"), "hq.wav", "--model", TINY48, check=True)
-            self.assertEqual(read_wav(self.path("hq.wav"))[:4], (48000, 2, 2, 480000))
-            # mono input is resampled and repeated on both channels
-            self.run_cli("-b", "3", "--model", TINY48, SPEECH_24K, "mono.ecdc", check=True)
-            with wave.open(SPEECH_24K) as w:
-                n = w.getnframes()
-            self.assertEqual(ecdc_header(self.path("mono.ecdc"))[0]["al"], 2 * n)
-            self.run_cli("--model", TINY48, "mono.ecdc", "mono.wav", check=True)
-            rate, ch, width, frames, s = read_wav(self.path("mono.wav"))
-            self.assertEqual((rate, ch, frames), (48000, 2, 2 * n))
-        else:
-            self.assert_error(p, JAZZ_48K, "tiny48", "not supported")
-            self.assert_no_leftovers()
+        """--hq: the 48 kHz stereo model on a real stereo recording, and mono input."""
+        self.run_cli("--hq", "-b", "3", "--model", TINY48, JAZZ_48K, "hq.ecdc", check=True)
+        meta, _ = ecdc_header(self.path("hq.ecdc"))
+        self.assertEqual((meta["m"], meta["al"]), ("tiny48", 480000))
+        self.run_cli(self.path("hq.ecdc"), "hq.wav", "--model", TINY48, check=True)
+        self.assertEqual(read_wav(self.path("hq.wav"))[:4], (48000, 2, 2, 480000))
+        # mono input is resampled and repeated on both channels
+        self.run_cli("-b", "3", "--model", TINY48, SPEECH_24K, "mono.ecdc", check=True)
+        with wave.open(SPEECH_24K) as w:
+            n = w.getnframes()
+        self.assertEqual(ecdc_header(self.path("mono.ecdc"))[0]["al"], 2 * n)
+        self.run_cli("--model", TINY48, "mono.ecdc", "mono.wav", check=True)
+        rate, ch, width, frames, s = read_wav(self.path("mono.wav"))
+        self.assertEqual((rate, ch, frames), (48000, 2, 2 * n))
         p = self.run_cli("--hq", SPEECH_24K, "x.ecdc")
         self.assert_error(p, SPEECH_24K, "--hq", "encodec_48khz", "not found")
         self.assert_no_leftovers({"hq.ecdc", "hq.wav", "mono.ecdc", "mono.wav"})
