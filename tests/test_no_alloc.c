@@ -1,0 +1,111 @@
+/* Streaming calls never allocate: every allocation happens at create. The test is linked with
+ * -Wl,--wrap for the allocation functions (tests/CMakeLists.txt), so it counts every malloc,
+ * calloc, realloc and aligned_alloc the library makes while encoders and decoders push, flush
+ * and reset — for the 24 kHz model and the segmented 48 kHz one. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static long allocations;
+static int counting;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__real_aligned_alloc(size_t alignment, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_aligned_alloc(size_t alignment, size_t n);
+
+void *__wrap_malloc(size_t n)
+{
+    allocations += counting;
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t size)
+{
+    allocations += counting;
+    return __real_calloc(n, size);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+    allocations += counting;
+    return __real_realloc(p, n);
+}
+void *__wrap_aligned_alloc(size_t alignment, size_t n)
+{
+    allocations += counting;
+    return __real_aligned_alloc(alignment, n);
+}
+
+static void stream(const char *model_name, float bandwidth)
+{
+    encodec_model *m = tu_load_model(model_name);
+    const int ch = encodec_model_channels(m);
+    const size_t len = 60000;
+    float *pcm = calloc(len * ch, sizeof *pcm);
+    for (size_t i = 0; i < len * ch; i++)
+        pcm[i] = 0.1f * (float)((i * 7919) % 200) / 200.0f - 0.05f;
+    encodec_encoder *e;
+    encodec_decoder *d;
+    assert_int_equal(encodec_encoder_create(m, &e), 0);
+    assert_int_equal(encodec_decoder_create(m, &d), 0);
+    assert_int_equal(encodec_encoder_set_bandwidth(e, bandwidth), 0);
+    const int K = encodec_encoder_codebooks(e);
+    const size_t max = encodec_encoder_max_frames(e, len);
+    int32_t *codes = malloc(max * K * sizeof *codes);
+    float *scales = malloc(max * sizeof *scales);
+    float *out = malloc((max * 320 + 320) * ch * sizeof *out);
+    for (int round = 0; round < 2; round++) {
+        allocations = 0;
+        counting = 1;
+        size_t nf, ns, done = 0;
+        for (size_t chunk = 1; done < len; chunk = chunk * 5 % 3001 + 1) {
+            const size_t c = chunk < len - done ? chunk : len - done;
+            assert_int_equal(encodec_encoder_push(e, pcm + done * ch, c, codes, scales, max, &nf), 0);
+            assert_int_equal(encodec_decoder_push(d, codes, scales, nf, K, out,
+                                                  encodec_decoder_max_samples(d, nf), &ns), 0);
+            done += c;
+        }
+        assert_int_equal(encodec_encoder_flush(e, codes, scales, max, &nf), 0);
+        assert_int_equal(encodec_decoder_push(d, codes, scales, nf, K, out,
+                                              encodec_decoder_max_samples(d, nf), &ns), 0);
+        assert_int_equal(encodec_decoder_flush(d, out, encodec_decoder_max_samples(d, 0), &ns), 0);
+        assert_int_equal(encodec_encoder_reset(e), 0);
+        assert_int_equal(encodec_decoder_reset(d), 0);
+        counting = 0;
+        print_message("%s: %ld allocations while streaming (round %d)\n", model_name,
+                      allocations, round);
+        assert_int_equal(allocations, 0);
+    }
+    free(codes);
+    free(scales);
+    free(out);
+    free(pcm);
+    encodec_encoder_free(e);
+    encodec_decoder_free(d);
+    encodec_model_free(m);
+}
+
+static void test_tiny24(void **state)
+{
+    (void)state;
+    stream("tiny24.safetensors", 6.0f);
+}
+
+static void test_tiny48(void **state)
+{
+    (void)state;
+    stream("tiny48.safetensors", 6.0f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tiny24),
+        cmocka_unit_test(test_tiny48),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
