@@ -260,6 +260,15 @@ ENCODEC_API int encodec_decoder_flush(encodec_decoder *decoder, float *pcm, size
                                       size_t *n_samples);
 /** Start a new stream (keeps threads). */
 ENCODEC_API int encodec_decoder_reset(encodec_decoder *decoder);
+/**
+ * Segmented models (48 kHz): tell the decoder the length of the original signal in samples
+ * per channel, so that it knows where segments end. Without it (0, the default) every segment
+ * but the one ended by the flush is taken to be full (ceil(segment / hop) frames), which is
+ * wrong only for the about 1% of lengths whose second-to-last segment is short (length mod
+ * stride in (0, segment - stride)). encodec_decompress() and the .ecdc reader set it from the
+ * stream. A setting: it survives encodec_decoder_reset(); no effect on unsegmented models.
+ */
+ENCODEC_API int encodec_decoder_set_audio_length(encodec_decoder *decoder, uint64_t n_samples);
 /** Most samples per channel that a push of n_frames (or a flush, 0) can return now. */
 ENCODEC_API size_t encodec_decoder_max_samples(const encodec_decoder *decoder, size_t n_frames);
 /**
@@ -312,6 +321,139 @@ ENCODEC_API int encodec_decompress(encodec_decoder *decoder, const uint8_t *data
 
 /** Release a buffer returned by the library (NULL is allowed). */
 ENCODEC_API void encodec_buffer_free(void *buffer);
+
+/* Incremental .ecdc byte streams */
+
+/**
+ * A writer turns audio into .ecdc bytes as it arrives, a reader turns .ecdc bytes into audio as
+ * they arrive. Each drives an encoder or decoder handle (kept by reference, reset at create;
+ * do not use it otherwise until the writer/reader is freed). Everything is allocated at
+ * create: push and finish allocate nothing (except that the reader parses the header JSON
+ * once, with short-lived allocations), take no lock, log nothing and do no I/O; they write
+ * into the caller's buffers, whose required sizes the _max_ functions give. A call that fails
+ * with ENCODEC_EBUFFER, ENCODEC_ESTATE, or ENCODEC_EINVAL for its arguments consumed nothing;
+ * any other failure is sticky (every later push/finish repeats it).
+ *
+ * Streams of known length (audio_length > 0) are byte for byte the reference's .ecdc files
+ * (and encodec_compress()'s output). In that layout a frame's last bits can share a byte
+ * with the next frame (10 * K bits per frame; when K is not a multiple of 4), so such a byte
+ * comes out with the next frame or at finish.
+ *
+ * Live streams (length unknown in advance; writer created with audio_length = 0):
+ *   header  the reference's four keys with "al": 0, plus "live": true, e.g.
+ *           {"m": "encodec_24khz", "al": 0, "nc": 2, "lm": false, "live": true}
+ *   payload models without segments (24 kHz): every frame is preceded by a 1 bit (all bits
+ *           LSB first, codes of 10 bits as in the reference); a 0 bit is a "sync": the rest
+ *           of its byte is zero padding. The writer ends every push with a sync unless its
+ *           bits end on a byte boundary, so the bytes of a push hold all of its frames.
+ *           Segmented models (48 kHz): full 1 s segments exactly as in the reference (scale,
+ *           frames, padding to a byte).
+ *   end     unsegmented: two syncs in a row (the second is a whole zero byte); segmented:
+ *           the 4 bytes FF FF FF FF where the next segment's scale would be. Then the length
+ *           in samples per channel as 8 bytes big-endian, then the remaining frames laid out
+ *           as in a file of that length (unsegmented: the rest of its single segment, without
+ *           continuation bits, padded to a byte; segmented: the remaining segments with their
+ *           scales). Nothing follows.
+ * The frames before the end mark are the ones the encoder returns while audio is still
+ * coming, which lie entirely inside the audio, so a reader plays them at once; the final,
+ * trimmed frames come after the length, so the reader trims exactly as encodec_decompress().
+ * The codes are the same as in a file of known length made from the same audio, hence so is
+ * the decoded audio. The reference decoder (and encodec_ecdc_probe() / encodec_decompress(),
+ * ENCODEC_EECDC_HEADER) reject live files at once: with "al": 0 its segment loop fails (zero
+ * step for 24 kHz, overlap-add of no segments for 48 kHz). Live streams with the LM are not
+ * defined yet.
+ */
+typedef struct encodec_ecdc_writer encodec_ecdc_writer;
+typedef struct encodec_ecdc_reader encodec_ecdc_reader;
+
+/**
+ * Create a writer that encodes with `encoder` at its current bandwidth (which must not change
+ * until the stream is finished: ENCODEC_ESTATE). The encoder is reset.
+ * @param audio_length samples per channel the stream will have (at most 2^53), or 0 for a live
+ *                     stream whose length is known only at finish
+ * @param use_lm       1 for an entropy-coded payload: ENCODEC_EUNSUPPORTED for now
+ * @return ENCODEC_OK, ENCODEC_EINVAL, ENCODEC_EUNSUPPORTED or ENCODEC_ENOMEM
+ */
+ENCODEC_API int encodec_ecdc_writer_create(encodec_encoder *encoder, uint64_t audio_length,
+                                           int use_lm, encodec_ecdc_writer **writer);
+/** Free a writer (NULL is allowed); the encoder stays. */
+ENCODEC_API void encodec_ecdc_writer_free(encodec_ecdc_writer *writer);
+/**
+ * Push n_samples samples (interleaved; 0 allowed) and receive the bytes of every frame now
+ * complete: the header comes with the first push (or the finish).
+ * @param out     room for out_cap bytes; out_cap must be at least
+ *                encodec_ecdc_writer_max_bytes(writer, n_samples) (else ENCODEC_EBUFFER)
+ * @param out_len receives the bytes written
+ * @return ENCODEC_OK; ENCODEC_EINVAL (NULL arguments, or more samples than audio_length
+ *         announced, nothing consumed); ENCODEC_EBUFFER; ENCODEC_ESTATE after the finish or
+ *         when the encoder's bandwidth changed; ENCODEC_EINVAL also for a live segment whose
+ *         scale is NaN with the end mark's bits (NaN input; sticky)
+ */
+ENCODEC_API int encodec_ecdc_writer_push(encodec_ecdc_writer *writer, const float *pcm,
+                                         size_t n_samples, uint8_t *out, size_t out_cap,
+                                         size_t *out_len);
+/**
+ * End the stream: the last frames (and for a live stream the end mark and length).
+ * out_cap must be at least encodec_ecdc_writer_max_bytes(writer, 0).
+ * @return ENCODEC_OK (a second finish returns no bytes), ENCODEC_ESTATE when fewer samples
+ *         than audio_length were pushed (nothing consumed: push the rest, finish again),
+ *         ENCODEC_EINVAL, ENCODEC_EBUFFER
+ */
+ENCODEC_API int encodec_ecdc_writer_finish(encodec_ecdc_writer *writer, uint8_t *out,
+                                           size_t out_cap, size_t *out_len);
+/** Most bytes the next push of n_samples (or the finish, n_samples = 0) can write. */
+ENCODEC_API size_t encodec_ecdc_writer_max_bytes(const encodec_ecdc_writer *writer,
+                                                 size_t n_samples);
+
+/**
+ * Create a reader that decodes with `decoder` (reset now). It accepts streams of known length
+ * and live streams for the decoder's model.
+ * @return ENCODEC_OK, ENCODEC_EINVAL or ENCODEC_ENOMEM
+ */
+ENCODEC_API int encodec_ecdc_reader_create(encodec_decoder *decoder,
+                                           encodec_ecdc_reader **reader);
+/** Free a reader (NULL is allowed); the decoder stays. */
+ENCODEC_API void encodec_ecdc_reader_free(encodec_ecdc_reader *reader);
+/**
+ * Push the next len bytes of the stream (split anywhere, down to single bytes) and receive all
+ * audio that is final given the bytes so far: the audio of every frame whose last bit is in
+ * (as much as the decoder gives for those frames), trimmed to the stream's length; once the
+ * last frame is in, all the rest.
+ * @param pcm       interleaved output, room for max_samples samples per channel, at least
+ *                  encodec_ecdc_reader_max_samples(reader, len) (else ENCODEC_EBUFFER, nothing
+ *                  consumed); may be NULL when max_samples is 0
+ * @param n_samples receives the samples per channel written
+ * @return ENCODEC_OK; ENCODEC_EINVAL; ENCODEC_EBUFFER; ENCODEC_ESTATE after the finish;
+ *         ENCODEC_EECDC_MAGIC / _VERSION / _HEADER (also for an inconsistent live length);
+ *         ENCODEC_EECDC_MODEL (another model's stream or more codebooks than the model has);
+ *         ENCODEC_EUNSUPPORTED (LM-coded stream); ENCODEC_EECDC_TRAILING (bytes after the
+ *         end); ENCODEC_EINVAL (sticky) for a segment scale that is not a positive finite
+ *         number, as encodec_decompress() reports it
+ */
+ENCODEC_API int encodec_ecdc_reader_push(encodec_ecdc_reader *reader, const uint8_t *data,
+                                         size_t len, float *pcm, size_t max_samples,
+                                         size_t *n_samples);
+/**
+ * End of input. Returns ENCODEC_OK when the stream was complete, ENCODEC_EECDC_TRUNCATED when
+ * it ended early, or the earlier error. The audio has all been handed out by the pushes with
+ * the formats defined so far (*n_samples = 0); pcm needs room for
+ * encodec_ecdc_reader_max_samples(reader, 0) samples. Later pushes: ENCODEC_ESTATE.
+ */
+ENCODEC_API int encodec_ecdc_reader_finish(encodec_ecdc_reader *reader, float *pcm,
+                                           size_t max_samples, size_t *n_samples);
+/**
+ * The header, once it has been read: ENCODEC_OK; ENCODEC_EECDC_TRUNCATED before, or the error
+ * that stopped the reader. audio_length is 0 for a live stream until its end has been read,
+ * then the true length.
+ */
+ENCODEC_API int encodec_ecdc_reader_info(const encodec_ecdc_reader *reader,
+                                         encodec_ecdc_info *info);
+/** Most samples per channel a push of n_bytes bytes can return (tighter once the header
+ *  is in: push the header's bytes first for a small bound); 0 for n_bytes = 0. */
+ENCODEC_API size_t encodec_ecdc_reader_max_samples(const encodec_ecdc_reader *reader,
+                                                   size_t n_bytes);
+
+/* ---- end of incremental .ecdc byte streams ------------------------------------------------ */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Language model (entropy coding)                                                              */

@@ -45,8 +45,9 @@ struct encodec_decoder {
     float *acc, *wsum;   /* overlap-add: [channels][ola_cap], [ola_cap] */
     float *window;       /* [ola_cap]: triangle weights for the first segment's length */
     size_t startup;
+    uint64_t audio_length; /* setting: the stream's length when known (segment boundaries) */
     /* stream state */
-    int flushed, n_codebooks, seg_count, window_len, acc_len;
+    int flushed, n_codebooks, seg_count, seg_index, window_len, acc_len;
     float seg_scale;
     uint64_t n_in, n_out; /* frames received, samples emitted */
     /* sink of the current call */
@@ -468,6 +469,7 @@ static void decode_segment(encodec_decoder *d, int final)
     if (len > d->acc_len)
         d->acc_len = len;
     d->seg_count = 0;
+    d->seg_index++;
     /* Positions before the next segment's start are final. */
     if (!final)
         ola_emit(d, d->seg_stride < d->acc_len ? d->seg_stride : d->acc_len);
@@ -547,6 +549,7 @@ int encodec_decoder_reset(encodec_decoder *d)
     d->flushed = 0;
     d->n_codebooks = 0;
     d->seg_count = 0;
+    d->seg_index = 0;
     d->window_len = 0;
     d->acc_len = 0;
     d->n_in = d->n_out = 0;
@@ -564,6 +567,28 @@ int encodec_decoder_set_threads(encodec_decoder *d, int n_threads)
     d->n_threads = n_threads;
     ecl_seanet_stream_set_threads(d->net, n_threads);
     return ENCODEC_OK;
+}
+
+int encodec_decoder_set_audio_length(encodec_decoder *d, uint64_t n_samples)
+{
+    if (!d)
+        return ENCODEC_EINVAL;
+    d->audio_length = n_samples;
+    return ENCODEC_OK;
+}
+
+/* Frames of the current segment: full segments, unless the stream's length says the last
+ * two are shorter (segment j covers [j*stride, j*stride + length) of the signal). */
+static int segment_target(const encodec_decoder *d)
+{
+    if (!d->audio_length)
+        return d->seg_frames_max;
+    const uint64_t off = (uint64_t)d->seg_index * (uint64_t)d->seg_stride;
+    if (off >= d->audio_length)
+        return d->seg_frames_max;
+    const uint64_t rest = d->audio_length - off, len = rest < (uint64_t)d->seg_len ? rest : (uint64_t)d->seg_len;
+    const uint64_t hop = (uint64_t)d->model->cfg.hop_length;
+    return (int)((len + hop - 1) / hop);
 }
 
 size_t encodec_decoder_max_samples(const encodec_decoder *d, size_t n_frames)
@@ -641,7 +666,7 @@ int encodec_decoder_push(encodec_decoder *d, const int32_t *codes, const float *
                    (size_t)n_codebooks * sizeof(int32_t));
             d->seg_count++;
             done++;
-            if (d->seg_count == d->seg_frames_max)
+            if (d->seg_count == segment_target(d))
                 decode_segment(d, 0);
         }
     }

@@ -214,8 +214,10 @@ int encodec_decompress(encodec_decoder *decoder, const uint8_t *data, size_t siz
         return ENCODEC_ENOMEM;
     }
     size_t decoded = 0;
+    encodec_decoder_set_audio_length(decoder, info.audio_length);
     rc = encodec_decode(decoder, codes, scales, n_frames, info.n_codebooks, audio, max_samples,
                         &decoded);
+    encodec_decoder_set_audio_length(decoder, 0);
     free(codes);
     free(scales);
     if (rc == ENCODEC_OK && decoded < info.audio_length)

@@ -70,9 +70,16 @@ size_t ecl_ecdc_total_frames(const ecl_ecdc_geometry *g, uint64_t al)
         return 0;
     if (g->segment_length == 0 || n == 1)
         return ecl_ecdc_segment_frames(g, al, 0);
-    /* all segments but the last are full */
-    total = (n - 1) * ecl_ecdc_segment_frames(g, g->segment_length, 0);
-    return total + ecl_ecdc_segment_frames(g, al, n - 1);
+    /* Segments that fit whole are full; the last two can both be short (when the remainder
+     * is smaller than the overlap). */
+    size_t j = 0;
+    if (al >= g->segment_length) {
+        j = (size_t)((al - g->segment_length) / g->segment_stride + 1);
+        total = j * ecl_ecdc_segment_frames(g, g->segment_length, 0);
+    }
+    for (; j < n; j++)
+        total += ecl_ecdc_segment_frames(g, al, j);
+    return total;
 }
 
 /* ------------------------------------------------------------------------------------------ */

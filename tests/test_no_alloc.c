@@ -101,11 +101,74 @@ static void test_tiny48(void **state)
     stream("tiny48.safetensors", 6.0f);
 }
 
+/* The incremental .ecdc writer and reader: push and finish allocate nothing either (the reader
+ * parses the header's JSON once, before the counted part). */
+static void test_byte_streams(void **state)
+{
+    (void)state;
+    encodec_model *m = tu_load_model("tiny24.safetensors");
+    encodec_encoder *e;
+    encodec_decoder *d;
+    encodec_ecdc_writer *w;
+    encodec_ecdc_reader *r;
+    assert_int_equal(encodec_encoder_create(m, &e), 0);
+    assert_int_equal(encodec_decoder_create(m, &d), 0);
+    const size_t len = 20000;
+    float *pcm = calloc(len, sizeof *pcm), *out = malloc(4 * len * sizeof *out);
+    for (size_t i = 0; i < len; i++)
+        pcm[i] = 0.1f * (float)((i * 7919) % 200) / 200.0f - 0.05f;
+    uint8_t *bytes = malloc(65536);
+    size_t size = 0, n, ns;
+    for (int live = 0; live < 2; live++) {
+        assert_int_equal(encodec_ecdc_writer_create(e, live ? 0 : len, 0, &w), 0);
+        allocations = 0;
+        counting = 1;
+        size = 0;
+        for (size_t done = 0, chunk = 100; done < len; done += chunk, chunk = chunk * 3 % 997 + 1) {
+            const size_t c = chunk < len - done ? chunk : len - done;
+            assert_int_equal(encodec_ecdc_writer_push(w, pcm + done, c, bytes + size,
+                                                      65536 - size, &n), 0);
+            size += n;
+            chunk = c;
+        }
+        assert_int_equal(encodec_ecdc_writer_finish(w, bytes + size, 65536 - size, &n), 0);
+        size += n;
+        counting = 0;
+        print_message("writer (%s): %ld allocations\n", live ? "live" : "known length", allocations);
+        assert_int_equal(allocations, 0);
+        encodec_ecdc_writer_free(w);
+
+        assert_int_equal(encodec_ecdc_reader_create(d, &r), 0);
+        size_t header = 96; /* the header (and a little payload) first: its JSON is parsed once */
+        assert_int_equal(encodec_ecdc_reader_push(r, bytes, header, out, 4 * len, &ns), 0);
+        allocations = 0;
+        counting = 1;
+        for (size_t pos = header; pos < size; pos += 7) {
+            const size_t c = size - pos < 7 ? size - pos : 7;
+            assert_int_equal(encodec_ecdc_reader_push(r, bytes + pos, c, out,
+                                                      encodec_ecdc_reader_max_samples(r, c), &ns), 0);
+        }
+        assert_int_equal(encodec_ecdc_reader_finish(r, out, 4 * len, &ns), 0);
+        counting = 0;
+        print_message("reader (%s): %ld allocations after the header\n",
+                      live ? "live" : "known length", allocations);
+        assert_int_equal(allocations, 0);
+        encodec_ecdc_reader_free(r);
+    }
+    free(bytes);
+    free(pcm);
+    free(out);
+    encodec_encoder_free(e);
+    encodec_decoder_free(d);
+    encodec_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny24),
         cmocka_unit_test(test_tiny48),
+        cmocka_unit_test(test_byte_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
