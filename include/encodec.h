@@ -66,6 +66,7 @@ enum encodec_error {
     ENCODEC_EBUFFER = -6,         /**< caller's output buffer is too small */
     ENCODEC_EUNSUPPORTED = -7,    /**< feature not available for this model or build */
     ENCODEC_ECODE = -8,           /**< a code value outside [0, bins) or too many codebooks */
+    ENCODEC_ELENGTH = -9,         /**< more or fewer samples than the length announced */
 
     /* Weights file (safetensors) */
     ENCODEC_EWEIGHTS_TRUNCATED = -20, /**< file shorter than its 8-byte header length */
@@ -85,7 +86,8 @@ enum encodec_error {
     ENCODEC_EECDC_HEADER = -42,    /**< metadata length or JSON invalid, or fields missing/wrong type */
     ENCODEC_EECDC_MODEL = -43,     /**< stream made for another model, or too many codebooks */
     ENCODEC_EECDC_TRUNCATED = -44, /**< stream ended before all frames were read */
-    ENCODEC_EECDC_TRAILING = -45   /**< bytes after the last frame */
+    ENCODEC_EECDC_TRAILING = -45,  /**< bytes after the last frame */
+    ENCODEC_EECDC_CORRUPT = -46    /**< payload damaged: undecodable symbol, invalid scale */
 };
 
 /** Message for an error code (or "unknown error"); never NULL, static storage. */
@@ -384,8 +386,8 @@ ENCODEC_API void encodec_ecdc_writer_free(encodec_ecdc_writer *writer);
  * @param out     room for out_cap bytes; out_cap must be at least
  *                encodec_ecdc_writer_max_bytes(writer, n_samples) (else ENCODEC_EBUFFER)
  * @param out_len receives the bytes written
- * @return ENCODEC_OK; ENCODEC_EINVAL (NULL arguments, or more samples than audio_length
- *         announced, nothing consumed); ENCODEC_EBUFFER; ENCODEC_ESTATE after the finish or
+ * @return ENCODEC_OK; ENCODEC_EINVAL (NULL arguments); ENCODEC_ELENGTH (more samples than
+ *         audio_length announced; nothing consumed); ENCODEC_EBUFFER; ENCODEC_ESTATE after the finish or
  *         when the encoder's bandwidth changed; ENCODEC_EINVAL also for a live segment whose
  *         scale is NaN with the end mark's bits (NaN input; sticky)
  */
@@ -395,7 +397,7 @@ ENCODEC_API int encodec_ecdc_writer_push(encodec_ecdc_writer *writer, const floa
 /**
  * End the stream: the last frames (and for a live stream the end mark and length).
  * out_cap must be at least encodec_ecdc_writer_max_bytes(writer, 0).
- * @return ENCODEC_OK (a second finish returns no bytes), ENCODEC_ESTATE when fewer samples
+ * @return ENCODEC_OK (a second finish returns no bytes), ENCODEC_ELENGTH when fewer samples
  *         than audio_length were pushed (nothing consumed: push the rest, finish again),
  *         ENCODEC_EINVAL, ENCODEC_EBUFFER
  */
@@ -427,8 +429,8 @@ ENCODEC_API void encodec_ecdc_reader_free(encodec_ecdc_reader *reader);
  *         ENCODEC_EECDC_MAGIC / _VERSION / _HEADER (also for an inconsistent live length);
  *         ENCODEC_EECDC_MODEL (another model's stream or more codebooks than the model has);
  *         ENCODEC_EUNSUPPORTED (LM-coded stream); ENCODEC_EECDC_TRAILING (bytes after the
- *         end); ENCODEC_EINVAL (sticky) for a segment scale that is not a positive finite
- *         number, as encodec_decompress() reports it
+ *         end); ENCODEC_EECDC_CORRUPT (sticky) for a segment scale that is not a positive
+ *         finite number or a symbol the entropy decoder cannot decode
  */
 ENCODEC_API int encodec_ecdc_reader_push(encodec_ecdc_reader *reader, const uint8_t *data,
                                          size_t len, float *pcm, size_t max_samples,

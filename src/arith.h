@@ -20,7 +20,7 @@
  * and a payload no symbol fits (damaged stream or mismatched CDFs). No dedicated public code
  * exists for either; these are the closest. */
 #define ECL_AC_EOVERFLOW ENCODEC_EUNSUPPORTED
-#define ECL_AC_ECORRUPT ENCODEC_ECODE
+#define ECL_AC_ECORRUPT ENCODEC_EECDC_CORRUPT
 
 /* Quantised CDF of a float32 pdf over n symbols (spec 9.1, roundoff 1e-8, min_range 2,
  * total_range_bits 24), computed with exactly the reference's float32 operations. cdf[i] is the

@@ -2,6 +2,7 @@
  * encodec_decompress and encodec_buffer_free: the encoder/decoder handles turn audio into codes
  * and back, the container (ecdc.c) turns codes and segment scales into bytes and back, with the
  * language model (lm.c) supplying the CDFs of the entropy-coded payload. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,6 +188,12 @@ int encodec_decompress(encodec_decoder *decoder, const uint8_t *data, size_t siz
         lm_source_free(&src);
     if (rc < 0)
         return rc;
+    for (size_t j = 0; seg_scales && j < n_seg; j++)
+        if (!(seg_scales[j] > 0.0f) || !isfinite(seg_scales[j])) {
+            free(codes);
+            free(seg_scales);
+            return ENCODEC_EECDC_CORRUPT;
+        }
     if (seg_scales) { /* the decoder takes one scale per frame */
         scales = malloc(n_frames * sizeof(float));
         for (size_t j = 0, first = 0; scales && j < n_seg; j++) {

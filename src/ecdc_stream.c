@@ -311,7 +311,7 @@ int encodec_ecdc_writer_push(encodec_ecdc_writer *w, const float *pcm, size_t n_
         return ENCODEC_EINVAL;
     const uint64_t limit = w->live ? ECL_ECDC_MAX_AUDIO_LENGTH : w->al;
     if ((uint64_t)n_samples > limit - w->n_in)
-        return ENCODEC_EINVAL; /* more than announced: nothing consumed */
+        return ENCODEC_ELENGTH; /* more than announced: nothing consumed */
     if (out_cap < encodec_ecdc_writer_max_bytes(w, n_samples))
         return ENCODEC_EBUFFER;
     ecl_bitwriter bw;
@@ -392,7 +392,7 @@ int encodec_ecdc_writer_finish(encodec_ecdc_writer *w, uint8_t *out, size_t out_
     if (rc < 0)
         return rc;
     if (!w->live && w->n_in < w->al)
-        return ENCODEC_ESTATE; /* fewer samples than announced: push the rest first */
+        return ENCODEC_ELENGTH; /* fewer samples than announced: push the rest first */
     if (out_cap < encodec_ecdc_writer_max_bytes(w, 0))
         return ENCODEC_EBUFFER;
     ecl_bitwriter bw;
@@ -795,6 +795,8 @@ static int reader_run(encodec_ecdc_reader *r, const uint8_t *data, size_t len)
                 break;
             }
             memcpy(&r->scale, &v, sizeof v);
+            if (!(r->scale > 0.0f) || !isfinite(r->scale))
+                return ENCODEC_EECDC_CORRUPT; /* the decoder could not use it */
             r->state = R_FRAME;
             break;
         case R_FLAG:

@@ -32,6 +32,7 @@ const char *encodec_strerror(int error)
     case ENCODEC_EBUFFER: return "output buffer too small";
     case ENCODEC_EUNSUPPORTED: return "not supported for this model";
     case ENCODEC_ECODE: return "code value or codebook count out of range";
+    case ENCODEC_ELENGTH: return "stream length differs from the length announced";
     case ENCODEC_EWEIGHTS_TRUNCATED: return "weights file truncated";
     case ENCODEC_EWEIGHTS_HEADER: return "weights file header length invalid";
     case ENCODEC_EWEIGHTS_JSON: return "weights file header is not valid JSON";
@@ -48,6 +49,7 @@ const char *encodec_strerror(int error)
     case ENCODEC_EECDC_MODEL: return ".ecdc stream does not match the model";
     case ENCODEC_EECDC_TRUNCATED: return ".ecdc stream truncated";
     case ENCODEC_EECDC_TRAILING: return ".ecdc stream has trailing bytes";
+    case ENCODEC_EECDC_CORRUPT: return ".ecdc payload is damaged";
     default: return "unknown error";
     }
 }

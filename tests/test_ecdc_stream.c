@@ -421,7 +421,7 @@ static void test_writer_errors(void **state)
      * consumed, and the stream comes out exactly as encodec_compress() makes it */
     bytes b = {0};
     assert_int_equal(encodec_ecdc_writer_create(s->enc, 1000, 0, &w), ENCODEC_OK);
-    assert_int_equal(encodec_ecdc_writer_push(w, x, 1001, out, sizeof out, &got), ENCODEC_EINVAL);
+    assert_int_equal(encodec_ecdc_writer_push(w, x, 1001, out, sizeof out, &got), ENCODEC_ELENGTH);
     assert_int_equal(encodec_ecdc_writer_push(w, NULL, 10, out, sizeof out, &got), ENCODEC_EINVAL);
     assert_int_equal(encodec_ecdc_writer_push(w, x, 10, NULL, 10, &got), ENCODEC_EINVAL);
     assert_int_equal(encodec_ecdc_writer_push(w, x, 10, out, sizeof out, NULL), ENCODEC_EINVAL);
@@ -431,9 +431,9 @@ static void test_writer_errors(void **state)
     assert_int_equal(got, 0);
     assert_int_equal(encodec_ecdc_writer_push(w, x, 600, room(&b, cap), cap, &got), ENCODEC_OK);
     b.len += got;
-    assert_int_equal(encodec_ecdc_writer_finish(w, out, sizeof out, &got), ENCODEC_ESTATE);
+    assert_int_equal(encodec_ecdc_writer_finish(w, out, sizeof out, &got), ENCODEC_ELENGTH);
     assert_int_equal(encodec_ecdc_writer_push(w, x + 600, 401, out, sizeof out, &got),
-                     ENCODEC_EINVAL);
+                     ENCODEC_ELENGTH);
     /* the bandwidth is in the header: changing it mid-stream is refused */
     assert_int_equal(encodec_encoder_set_bandwidth(s->enc, 3.0f), ENCODEC_OK);
     assert_int_equal(encodec_ecdc_writer_push(w, x + 600, 400, out, sizeof out, &got),
@@ -464,7 +464,7 @@ static void test_writer_errors(void **state)
     /* a header-only finish of a known length is refused; of a live stream it is an empty
      * stream */
     assert_int_equal(encodec_ecdc_writer_create(s->enc, 5, 0, &w), ENCODEC_OK);
-    assert_int_equal(encodec_ecdc_writer_finish(w, out, sizeof out, &got), ENCODEC_ESTATE);
+    assert_int_equal(encodec_ecdc_writer_finish(w, out, sizeof out, &got), ENCODEC_ELENGTH);
     encodec_ecdc_writer_free(w);
 }
 

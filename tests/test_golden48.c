@@ -248,7 +248,22 @@ static void test_ecdc(void **state)
     assert_true(d <= 1e-4);
     encodec_buffer_free(pcm);
 
-    /* Our file: the same header and codes; scales equal to float32 round-off. */
+    /* A damaged scale (zero, negative, infinite, NaN) is a damaged payload. */
+    encodec_ecdc_info info;
+    assert_int_equal(encodec_ecdc_probe(file, size, &info), ENCODEC_OK);
+    const uint8_t bad_scales[][4] = {{0, 0, 0, 0}, {0xbf, 0x80, 0, 0}, {0x7f, 0x80, 0, 0},
+                                     {0x7f, 0xc0, 0, 0}};
+    for (int i = 0; i < 4; i++) {
+        uint8_t *damaged = malloc(size);
+        memcpy(damaged, file, size);
+        memcpy(damaged + info.header_size, bad_scales[i], 4);
+        float *x;
+        size_t nx;
+        assert_int_equal(encodec_decompress(dec, damaged, size, &x, &nx), ENCODEC_EECDC_CORRUPT);
+        free(damaged);
+    }
+
+    /* Our file: the same bytes, scales included. */
     const float *audio = tu_golden_f32(f->golden, "excerpt.audio", shape, NULL, NULL);
     float *x = interleave(audio, 2, (size_t)shape[1]);
     uint8_t *ours;
