@@ -136,11 +136,16 @@ static int publish(const char *tmp, const char *path, int force)
     return rename(tmp, path);
 }
 
-int output_write(const char *path, const void *data, size_t size, int force)
+int output_open(out_stream *s, const char *path, int force)
 {
-    if (strcmp(path, "-") == 0)
-        return write_stdout(data, size);
-
+    memset(s, 0, sizeof *s);
+    s->path = path;
+    s->force = force;
+    if (strcmp(path, "-") == 0) {
+        s->is_stdout = 1;
+        s->fd = STDOUT_FILENO;
+        return 0;
+    }
     char dir[PATH_MAX];
     folder_of(path, dir, sizeof dir);
     const char *base = strrchr(path, '/');
@@ -155,22 +160,60 @@ int output_write(const char *path, const void *data, size_t size, int force)
     tmp_active = 0;
     memcpy(tmp_path, name, strlen(name) + 1);
     tmp_active = 1;
-    int fd = mkstemp(tmp_path);
-    if (fd < 0) {
+    s->fd = mkstemp(tmp_path);
+    if (s->fd < 0) {
         tmp_active = 0;
         diag_error(path, "cannot create a temporary file in %s: %s", dir, strerror(errno));
         return -1;
     }
-    set_default_mode(fd);
+    set_default_mode(s->fd);
+    return 0;
+}
+
+int output_append(out_stream *s, const void *data, size_t size)
+{
+    if (s->is_stdout)
+        return write_stdout(data, size);
+    if (write_all(s->fd, data, size) != 0) {
+        diag_error(s->path, "write failed: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int output_rewrite(out_stream *s, size_t offset, const void *data, size_t size)
+{
+    if (s->is_stdout)
+        return 0;
+    if (pwrite(s->fd, data, size, (off_t)offset) != (ssize_t)size) {
+        diag_error(s->path, "write failed: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void output_abort(out_stream *s)
+{
+    if (s->is_stdout || s->fd < 0)
+        return;
+    close(s->fd);
+    s->fd = -1;
+    unlink(tmp_path);
+    tmp_active = 0;
+}
+
+int output_commit(out_stream *s)
+{
+    if (s->is_stdout)
+        return 0;
     int err = 0;
     const char *what = "write failed";
-    if (write_all(fd, data, size) != 0)
+    if (fsync(s->fd) != 0 && errno != EINVAL && errno != EROFS)
         err = errno;
-    else if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+    if (close(s->fd) != 0 && !err)
         err = errno;
-    if (close(fd) != 0 && !err)
-        err = errno;
-    if (!err && publish(tmp_path, path, force) != 0) {
+    s->fd = -1;
+    if (!err && publish(tmp_path, s->path, s->force) != 0) {
         err = errno;
         what = err == EEXIST ? "output file appeared meanwhile; not overwritten without -f"
                              : "cannot rename the temporary file into place";
@@ -179,11 +222,23 @@ int output_write(const char *path, const void *data, size_t size, int force)
         unlink(tmp_path);
         tmp_active = 0;
         if (err == EEXIST)
-            diag_error(path, "%s", what);
+            diag_error(s->path, "%s", what);
         else
-            diag_error(path, "%s: %s", what, strerror(err));
+            diag_error(s->path, "%s: %s", what, strerror(err));
         return -1;
     }
     tmp_active = 0;
     return 0;
+}
+
+int output_write(const char *path, const void *data, size_t size, int force)
+{
+    out_stream s;
+    if (output_open(&s, path, force) != 0)
+        return -1;
+    if (output_append(&s, data, size) != 0) {
+        output_abort(&s);
+        return -1;
+    }
+    return output_commit(&s);
 }

@@ -12,6 +12,7 @@
 #include <soxr.h>
 
 #include "diag.h"
+#include "raw_pcm.h"
 
 /* ---- libsndfile virtual I/O over a byte_buf ---------------------------------------------- */
 
@@ -166,6 +167,33 @@ int audio_decode(const char *name, const void *data, size_t size, audio_buf *out
     }
     out->pcm = pcm;
     out->frames = n;
+    return 0;
+}
+
+int audio_decode_raw(const char *name, const void *data, size_t size, int format, int rate,
+                     int channels, audio_buf *out)
+{
+    memset(out, 0, sizeof *out);
+    const size_t frame_bytes = raw_sample_bytes(format) * (size_t)channels;
+    const size_t frames = size / frame_bytes;
+    if (frames == 0) {
+        diag_error(name, size ? "audio is empty (less than one sample frame)"
+                              : "input file is empty");
+        return -1;
+    }
+    if (size % frame_bytes)
+        diag_warn(name, "ignoring %zu bytes at the end (not a whole %s sample frame of %d "
+                  "channels)", size % frame_bytes, raw_format_name(format), channels);
+    out->pcm = malloc(frames * (size_t)channels * sizeof *out->pcm);
+    if (!out->pcm) {
+        diag_error(name, "out of memory reading the audio");
+        return -1;
+    }
+    raw_to_float(format, data, frames * (size_t)channels, out->pcm);
+    out->frames = frames;
+    out->channels = channels;
+    out->rate = rate;
+    snprintf(out->format, sizeof out->format, "raw %s", raw_format_name(format));
     return 0;
 }
 

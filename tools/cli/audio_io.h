@@ -23,6 +23,11 @@ int audio_probe(const void *data, size_t size, audio_buf *props);
  * Fails on data libsndfile does not recognise and on audio without samples. */
 int audio_decode(const char *name, const void *data, size_t size, audio_buf *out);
 
+/* Raw PCM (format RAW_*, channels interleaved) as float. Fails on input without a whole
+ * sample frame; a trailing partial frame is ignored with a warning. Returns 0 or -1. */
+int audio_decode_raw(const char *name, const void *data, size_t size, int format, int rate,
+                     int channels, audio_buf *out);
+
 /* Convert in place to channels (mono: mean of all channels; stereo: from mono by repetition
  * or unchanged) and then to rate with libsoxr; the length becomes ceil(frames * rate / old).
  * Returns 0 or -1 (message printed). */

@@ -10,6 +10,7 @@
 
 #include "atomic_output.h"
 #include "audio_io.h"
+#include "pcm_sink.h"
 #include "diag.h"
 #include "encodec.h"
 #include "model_path.h"
@@ -55,6 +56,19 @@ static const char *model_label(const cli_options *o, const encodec_model *m)
 
 static int write_wav(const cli_options *o, float *pcm, size_t n, const encodec_model *m)
 {
+    if (o->raw_out) { /* raw PCM: same clipping rule and samples as the WAV */
+        progress_stage("writing", 0.97, 1.0);
+        pcm_sink *s = sink_open(o->output, o->force, 1 + o->raw_format,
+                                encodec_model_channels(m), encodec_model_sample_rate(m),
+                                o->rescale);
+        if (!s)
+            return -1;
+        if (sink_write(s, pcm, n) != 0) {
+            sink_abort(s);
+            return -1;
+        }
+        return sink_finish(s);
+    }
     byte_buf wav;
     const char *out_name = diag_name(o->output, 1);
     if (audio_encode_wav(out_name, pcm, n, encodec_model_channels(m),
@@ -64,6 +78,22 @@ static int write_wav(const cli_options *o, float *pcm, size_t n, const encodec_m
     int rc = output_write(o->output, wav.data, wav.size, o->force);
     byte_buf_free(&wav);
     return rc;
+}
+
+void report_decode_error(const cli_options *o, const char *in_name, const encodec_model *m,
+                         int err)
+{
+    if (err == ENCODEC_EECDC_MODEL)
+        diag_error(in_name, "stream does not fit model \"%s\" (%s): made with another model "
+                   "or with more codebooks than it has", encodec_model_name(m),
+                   model_label(o, m));
+    else if (err <= ENCODEC_EECDC_MAGIC && err >= ENCODEC_EECDC_TRAILING)
+        diag_error(in_name, "corrupt .ecdc file: %s", encodec_strerror(err));
+    else if (err == ENCODEC_EUNSUPPORTED)
+        diag_error(in_name, "cannot decode with model \"%s\": not supported for this "
+                   "model by this version of libencodec", encodec_model_name(m));
+    else
+        diag_error(in_name, "decoding failed: %s", encodec_strerror(err));
 }
 
 /* Decode an .ecdc stream made here or read from a file; in_name names it in messages. */
@@ -81,17 +111,7 @@ static int decompress_to_wav(const cli_options *o, const char *in_name, const en
         err = encodec_decompress(dec, data, size, &pcm, &n);
     encodec_decoder_free(dec);
     if (err != ENCODEC_OK) {
-        if (err == ENCODEC_EECDC_MODEL)
-            diag_error(in_name, "stream does not fit model \"%s\" (%s): made with another model "
-                       "or with more codebooks than it has", encodec_model_name(m),
-                       model_label(o, m));
-        else if (err <= ENCODEC_EECDC_MAGIC && err >= ENCODEC_EECDC_TRAILING)
-            diag_error(in_name, "corrupt .ecdc file: %s", encodec_strerror(err));
-        else if (err == ENCODEC_EUNSUPPORTED)
-            diag_error(in_name, "cannot decode with model \"%s\": not supported for this "
-                       "model by this version of libencodec", encodec_model_name(m));
-        else
-            diag_error(in_name, "decoding failed: %s", encodec_strerror(err));
+        report_decode_error(o, in_name, m, err);
         encodec_buffer_free(pcm);
         return -1;
     }
@@ -100,10 +120,39 @@ static int decompress_to_wav(const cli_options *o, const char *in_name, const en
     return rc;
 }
 
+encodec_model *open_compress_model(const cli_options *o, const char *in_name)
+{
+    const char *default_model = o->hq ? "encodec_48khz" : "encodec_24khz";
+    if (o->hq && !o->model_file) {
+        char path[4096];
+        if (model_find(default_model, path, sizeof path) != 0) {
+            char dirs[4096];
+            model_search_path(dirs, sizeof dirs);
+            diag_error(in_name, "--hq needs the 48 kHz model \"%s\", which was not found (no "
+                       "%s.safetensors in %s); use --model FILE or set ENCODEC_MODEL_PATH", default_model, default_model,
+                       dirs[0] ? dirs : "(empty search path)");
+            return NULL;
+        }
+    }
+    encodec_model *m = model_open(o->model_file, default_model, in_name);
+    if (!m)
+        return NULL;
+    if (encodec_model_codebooks_for_bandwidth(m, o->bandwidth) < 0) {
+        char list[128];
+        list_bandwidths(m, list, sizeof list);
+        diag_error(model_label(o, m), "model \"%s\" does not offer %g kbps (choose -b from %s)",
+                   encodec_model_name(m), (double)o->bandwidth, list);
+        goto fail;
+    }
+    return m;
+fail:
+    encodec_model_free(m);
+    return NULL;
+}
+
 int run_compress(const cli_options *o, const byte_buf *in, int out_is_wav)
 {
     const char *in_name = diag_name(o->input, 0);
-    const char *default_model = o->hq ? "encodec_48khz" : "encodec_24khz";
     encodec_model *m = NULL;
     encodec_encoder *enc = NULL;
     uint8_t *ecdc = NULL;
@@ -116,32 +165,19 @@ int run_compress(const cli_options *o, const byte_buf *in, int out_is_wav)
 
     progress_begin(!o->quiet, label);
     progress_stage("reading", 0, 0.03);
-    if (audio_decode(in_name, in->data, in->size, &a) != 0)
+    if (!o->raw && audio_decode(in_name, in->data, in->size, &a) != 0)
         goto done;
     progress_stage("loading", 0.03, 0.06);
-    if (o->hq && !o->model_file) {
-        char path[4096];
-        if (model_find(default_model, path, sizeof path) != 0) {
-            char dirs[4096];
-            model_search_path(dirs, sizeof dirs);
-            diag_error(in_name, "--hq needs the 48 kHz model \"%s\", which was not found (no "
-                       "%s.safetensors in %s); use --model FILE or set ENCODEC_MODEL_PATH", default_model, default_model,
-                       dirs[0] ? dirs : "(empty search path)");
-            goto done;
-        }
-    }
-    m = model_open(o->model_file, default_model, in_name);
+    m = open_compress_model(o, in_name);
     if (!m)
         goto done;
-    if (encodec_model_codebooks_for_bandwidth(m, o->bandwidth) < 0) {
-        char list[128];
-        list_bandwidths(m, list, sizeof list);
-        diag_error(model_label(o, m), "model \"%s\" does not offer %g kbps (choose -b from %s)",
-                   encodec_model_name(m), (double)o->bandwidth, list);
-        goto done;
-    }
     if (o->lm && !encodec_model_has_lm(m) &&
         model_attach_lm(m, o->model_file, o->lm_file, "--lm") != 0)
+        goto done;
+    if (o->raw && audio_decode_raw(in_name, in->data, in->size, o->raw_format,
+                                   o->raw_rate ? o->raw_rate : encodec_model_sample_rate(m),
+                                   o->raw_channels ? o->raw_channels : encodec_model_channels(m),
+                                   &a) != 0)
         goto done;
     progress_stage("resampling", 0.06, 0.1);
     if (audio_convert(in_name, &a, encodec_model_sample_rate(m), encodec_model_channels(m)) != 0)
@@ -186,6 +222,19 @@ done:
     return ok ? 0 : 1;
 }
 
+/* The raw output has the model's rate and channels; other values asked for are an error. */
+int check_raw_output(const cli_options *o, const encodec_model *m)
+{
+    if ((o->raw_rate && o->raw_rate != encodec_model_sample_rate(m)) ||
+        (o->raw_channels && o->raw_channels != encodec_model_channels(m))) {
+        diag_error(diag_name(o->output, 1), "decoded audio has the model's %d Hz and %d "
+                   "channel(s); --rate/--channels cannot change that",
+                   encodec_model_sample_rate(m), encodec_model_channels(m));
+        return -1;
+    }
+    return 0;
+}
+
 int run_decompress(const cli_options *o, const byte_buf *in)
 {
     const char *in_name = diag_name(o->input, 0);
@@ -204,7 +253,7 @@ int run_decompress(const cli_options *o, const byte_buf *in)
     }
     progress_stage("loading", 0.03, 0.1);
     m = model_open(o->model_file, info.model_name, in_name);
-    if (!m)
+    if (!m || (o->raw_out && check_raw_output(o, m) != 0))
         goto done;
     if (info.use_lm && !encodec_model_has_lm(m) &&
         model_attach_lm(m, o->model_file, o->lm_file, in_name) != 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "diag.h"
 
@@ -40,9 +41,41 @@ void byte_buf_free(byte_buf *b)
 
 int input_read(const char *path, byte_buf *out)
 {
+    memset(out, 0, sizeof *out);
+    return input_read_append(path, out);
+}
+
+long input_read_some(int fd, void *buf, size_t cap)
+{
+    for (;;) {
+        ssize_t n = read(fd, buf, cap);
+        if (n >= 0 || errno != EINTR)
+            return (long)n;
+    }
+}
+
+int input_fill(int fd, byte_buf *out, size_t want)
+{
+    unsigned char chunk[65536];
+    while (out->size < want) {
+        size_t ask = want - out->size < sizeof chunk ? want - out->size : sizeof chunk;
+        long n = input_read_some(fd, chunk, ask);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (byte_buf_append(out, chunk, (size_t)n) != 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int input_read_append(const char *path, byte_buf *out)
+{
     const int is_stdin = strcmp(path, "-") == 0;
     const char *name = diag_name(path, 0);
-    memset(out, 0, sizeof *out);
     FILE *f = stdin;
     if (!is_stdin) {
         struct stat st;

@@ -18,4 +18,14 @@ void byte_buf_free(byte_buf *b);
 /* Read all of path ("-" = stdin). Prints "encodec: FILE: problem" and returns -1 on error. */
 int input_read(const char *path, byte_buf *out);
 
+/* As input_read, appending to out (which may already hold bytes read from the start). */
+int input_read_append(const char *path, byte_buf *out);
+
+/* One read(2) from fd into buf: what is available now (waits for at least a byte). Returns
+ * the bytes read, 0 at the end, -1 on error (errno set). */
+long input_read_some(int fd, void *buf, size_t cap);
+
+/* Read from fd until out holds at least want bytes or the input ends. Returns 0 or -1. */
+int input_fill(int fd, byte_buf *out, size_t want);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sndfile.h>
@@ -20,6 +21,7 @@
 #include "input.h"
 #include "model_path.h"
 #include "options.h"
+#include "raw_pcm.h"
 
 #define USAGE_EXIT 2
 
@@ -52,6 +54,11 @@ static void usage(FILE *f)
         "      --lm-model FILE    language model for --lm and entropy-coded .ecdc files; by\n"
         "                         default NAME_lm.safetensors beside the model or in the path\n"
         "  -t, --threads N        threads for the codec (default: number of CPUs, at most 16)\n"
+        "      --raw              audio is headerless PCM: the input when compressing, the\n"
+        "                         output when decompressing (also with OUTPUT named .raw/.pcm)\n"
+        "      --format FMT       raw sample format: s16le (default) or f32le\n"
+        "      --rate HZ          raw input sample rate (default: the model's)\n"
+        "      --channels N       raw input channels (default: the model's)\n"
         "      --quiet            no progress line, no warnings (errors only)\n"
         "  -h, --help             show this help\n"
         "  -V, --version          show versions\n"
@@ -60,6 +67,13 @@ static void usage(FILE *f)
         "mixed to the model's channels (mean for mono, repeated for stereo) and resampled to\n"
         "its rate. Output WAV is 16-bit PCM at the model's rate, as long as the resampled\n"
         "input. With - as OUTPUT, audio input gives .ecdc and .ecdc input gives WAV.\n"
+        "\n"
+        "Pipes: an .ecdc stream on standard input is decoded as it arrives and its audio\n"
+        "written at once (WAV with an \"unknown length\" header for live streams, or raw PCM\n"
+        "with --raw); raw PCM on standard input (--raw) is encoded as it arrives into a live\n"
+        ".ecdc stream (length written at its end). Other audio on a pipe is read whole.\n"
+        "  arecord -f S16_LE -r 24000 -c 1 | encodec --raw -b 6 - - > talk.ecdc\n"
+        "  cat talk.ecdc | encodec --raw - - | aplay -f S16_LE -r 24000 -c 1\n"
         "\n"
         "Models are NAME.safetensors files searched in $ENCODEC_MODEL_PATH (colon-separated),\n"
         "then in the built-in folders; the search path is now:\n"
@@ -90,6 +104,7 @@ static int default_threads(void)
 typedef struct {
     cli_options o;
     int help, version, info;
+    int raw_opts; /* --format, --rate or --channels seen */
     const char *pos[64];
     int n_pos;
 } parsed_args;
@@ -125,6 +140,24 @@ static int set_option(parsed_args *p, char key, const char *value, const char *s
         p->o.threads = (int)n;
         return 0;
     }
+    case 'F':
+        if (raw_format_parse(value, &p->o.raw_format) != 0)
+            return usage_error("invalid raw sample format '%s' (use s16le or f32le)", value);
+        p->raw_opts = 1;
+        return 0;
+    case 'R':
+    case 'C': {
+        errno = 0;
+        long n = strtol(value, &end, 10);
+        long top = key == 'R' ? 1000000 : 64;
+        if (end == value || *end || errno || n < 1 || n > top)
+            return usage_error(key == 'R' ? "invalid sample rate '%s'"
+                                          : "invalid channel count '%s'", value);
+        *(key == 'R' ? &p->o.raw_rate : &p->o.raw_channels) = (int)n;
+        p->raw_opts = 1;
+        return 0;
+    }
+    case 'W': p->o.raw = 1; return 0;
     case 'q': p->o.hq = 1; return 0;
     case 'l': p->o.lm = 1; return 0;
     case 'f': p->o.force = 1; return 0;
@@ -136,7 +169,7 @@ static int set_option(parsed_args *p, char key, const char *value, const char *s
     }
 }
 
-static int takes_value(char key) { return strchr("bsmtL", key) != NULL; }
+static int takes_value(char key) { return strchr("bsmtLFRC", key) != NULL; }
 
 static const struct {
     const char *name;
@@ -145,7 +178,8 @@ static const struct {
     {"bandwidth", 'b'}, {"hq", 'q'}, {"lm", 'l'}, {"force", 'f'},
     {"decompress-suffix", 's'}, {"decompress_suffix", 's'}, {"suffix", 's'},
     {"rescale", 'r'}, {"model", 'm'}, {"lm-model", 'L'}, {"threads", 't'}, {"quiet", 'Q'},
-    {"help", 'h'}, {"version", 'V'},
+    {"help", 'h'}, {"version", 'V'}, {"raw", 'W'}, {"format", 'F'}, {"rate", 'R'},
+    {"channels", 'C'},
 };
 
 static int parse_args(int argc, char **argv, parsed_args *p)
@@ -188,7 +222,7 @@ static int parse_args(int argc, char **argv, parsed_args *p)
         }
         for (const char *c = a + 1; *c; c++) { /* bundled short options: -fr, -b6 */
             char spelled[3] = {'-', *c, 0};
-            if (*c == 'Q' || *c == 'L' || !strchr("bsmtqlfrhV", *c))
+            if (!strchr("bsmtqlfrhV", *c)) /* the others are long options only */
                 return usage_error("unknown option '%s'", spelled);
             const char *value = NULL;
             if (takes_value(*c)) {
@@ -236,7 +270,7 @@ static int settle_output(cli_options *o, int decompress, char **owned, int *out_
         } else {
             char add[512];
             snprintf(add, sizeof add, "%s%s", decompress ? o->suffix : "",
-                     decompress ? ".wav" : ".ecdc");
+                     !decompress ? ".ecdc" : o->raw ? ".raw" : ".wav");
             *owned = replace_extension(o->input, add);
             if (!*owned) {
                 diag_error(NULL, "out of memory");
@@ -246,14 +280,18 @@ static int settle_output(cli_options *o, int decompress, char **owned, int *out_
         }
     }
     const int to_stdout = strcmp(o->output, "-") == 0;
-    *out_is_wav = !decompress && ends_with(o->output, ".wav");
-    if (decompress && !to_stdout && !ends_with(o->output, ".wav")) {
-        diag_error(o->output, "decompressed output must be a .wav file");
+    const int raw_name = ends_with(o->output, ".raw") || ends_with(o->output, ".pcm");
+    /* audio output: decompression, or the cycle when audio goes to a .wav/.raw/.pcm file */
+    *out_is_wav = !decompress && (ends_with(o->output, ".wav") || raw_name);
+    o->raw_out = decompress ? o->raw || raw_name : raw_name;
+    if (decompress && !to_stdout && !o->raw_out && !ends_with(o->output, ".wav")) {
+        diag_error(o->output, "decompressed output must be a .wav file (or raw PCM with "
+                              "--raw or a .raw/.pcm name)");
         return 1;
     }
     if (!decompress && !to_stdout && !ends_with(o->output, ".ecdc") && !*out_is_wav) {
-        diag_error(o->output, "output must be an .ecdc file (or .wav to compress and "
-                              "decompress again)");
+        diag_error(o->output, "output must be an .ecdc file (or .wav/.raw/.pcm to compress "
+                              "and decompress again)");
         return 1;
     }
     if (to_stdout && isatty(STDOUT_FILENO)) {
@@ -262,6 +300,23 @@ static int settle_output(cli_options *o, int decompress, char **owned, int *out_
         return 1;
     }
     return output_check(o->output, o->force) == 0 ? 0 : 1;
+}
+
+/* A live .ecdc stream (written without knowing its length): its header says "live". */
+static int is_live_ecdc(const byte_buf *in)
+{
+    encodec_ecdc_info info;
+    if (in->size < 9 || encodec_ecdc_probe(in->data, in->size, &info) != ENCODEC_EECDC_HEADER)
+        return 0;
+    const unsigned char *h = in->data;
+    size_t json = (size_t)h[5] << 24 | (size_t)h[6] << 16 | (size_t)h[7] << 8 | h[8];
+    if (json > in->size - 9)
+        return 0;
+    const char *key = "\"live\"";
+    for (size_t i = 9; i + strlen(key) <= 9 + json; i++)
+        if (memcmp(h + i, key, strlen(key)) == 0)
+            return 1;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -305,15 +360,40 @@ int main(int argc, char **argv)
     o->input = p.pos[0];
     o->output = p.n_pos > 1 ? p.pos[1] : NULL;
 
+    if (p.raw_opts && !o->raw)
+        return usage_error("--format, --rate and --channels describe raw PCM: add --raw%s", "");
+
+    /* A pipe is inspected by its first bytes (the .ecdc magic) and then streamed when it can
+     * be; files, and audio formats that need their header, are read whole. */
+    const int from_stdin = strcmp(o->input, "-") == 0;
     byte_buf in;
-    if (input_read(o->input, &in) != 0)
+    memset(&in, 0, sizeof in);
+    if (from_stdin ? input_fill(STDIN_FILENO, &in, 4) != 0 : input_read(o->input, &in) != 0) {
+        if (from_stdin)
+            diag_error(diag_name("-", 0), "cannot read input: %s", strerror(errno));
+        byte_buf_free(&in);
         return 1;
+    }
     const int decompress = is_ecdc(o->input, &in);
     char *owned = NULL;
     int out_is_wav = 0;
     rc = settle_output(o, decompress, &owned, &out_is_wav);
-    if (rc == 0)
+    if (rc == 0 && from_stdin) {
+        struct stat st;
+        const int pipe_like = fstat(STDIN_FILENO, &st) != 0 || !S_ISREG(st.st_mode);
+        if (decompress)
+            rc = run_decompress_stream(o, &in, 1);
+        else if (o->raw && pipe_like && !out_is_wav && !o->lm)
+            rc = run_compress_stream(o, &in);
+        else if (input_read_append(o->input, &in) != 0)
+            rc = 1;
+        else
+            rc = run_compress(o, &in, out_is_wav);
+    } else if (rc == 0 && decompress && is_live_ecdc(&in)) {
+        rc = run_decompress_stream(o, &in, 0); /* encodec_decompress() takes no live files */
+    } else if (rc == 0) {
         rc = decompress ? run_decompress(o, &in) : run_compress(o, &in, out_is_wav);
+    }
     byte_buf_free(&in);
     free(owned);
     return rc;

@@ -1,0 +1,285 @@
+/* Progressive compression of raw PCM on a pipe (`arecord ... | encodec --raw - -`): blocks are
+ * read as they come, mixed to the model's channels, resampled with libsoxr's streaming API,
+ * and pushed into a live encodec_ecdc_writer (length unknown until the end) whose bytes go out
+ * at once. The final length is the one the whole-file path gives, ceil(n * rate / old rate). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <soxr.h>
+
+#include "atomic_output.h"
+#include "commands.h"
+#include "diag.h"
+#include "encodec.h"
+#include "progress.h"
+#include "raw_pcm.h"
+
+#define READ_BLOCK 65536
+
+typedef struct {
+    float *p;
+    size_t frames, cap; /* frames of `channels` samples */
+    int channels;
+} fbuf;
+
+static int fbuf_reserve(fbuf *b, size_t frames)
+{
+    if (frames <= b->cap)
+        return 0;
+    float *p = realloc(b->p, frames * (size_t)b->channels * sizeof *p);
+    if (!p)
+        return -1;
+    b->p = p;
+    b->cap = frames;
+    return 0;
+}
+
+typedef struct {
+    const cli_options *o;
+    const char *in_name;
+    encodec_ecdc_writer *writer;
+    out_stream out;
+    int out_open;
+    int model_ch;
+    fbuf stereo;            /* mono repeated for a stereo model */
+    unsigned char *bytes;   /* .ecdc bytes of one push */
+    size_t bytes_cap;
+    uint64_t pushed;        /* frames pushed into the writer */
+} job;
+
+/* Push frames (mix channels: 1, or model_ch) into the writer and write out its bytes. */
+static int push(job *j, const float *pcm, size_t frames, int channels)
+{
+    if (frames == 0)
+        return 0;
+    if (channels == 1 && j->model_ch == 2) {
+        if (fbuf_reserve(&j->stereo, frames) != 0)
+            goto oom;
+        for (size_t t = 0; t < frames; t++)
+            j->stereo.p[2 * t] = j->stereo.p[2 * t + 1] = pcm[t];
+        pcm = j->stereo.p;
+    }
+    size_t need = encodec_ecdc_writer_max_bytes(j->writer, frames);
+    if (need > j->bytes_cap) {
+        unsigned char *p = realloc(j->bytes, need);
+        if (!p)
+            goto oom;
+        j->bytes = p;
+        j->bytes_cap = need;
+    }
+    size_t len = 0;
+    int err = encodec_ecdc_writer_push(j->writer, pcm, frames, j->bytes, j->bytes_cap, &len);
+    if (err != ENCODEC_OK) {
+        diag_error(j->in_name, "encoding failed: %s", encodec_strerror(err));
+        return -1;
+    }
+    j->pushed += frames;
+    return output_append(&j->out, j->bytes, len);
+oom:
+    diag_error(NULL, "out of memory");
+    return -1;
+}
+
+/* Run the resampler on n frames (in NULL: end of input) and append its output to res. */
+static int resample(soxr_t soxr, const float *in, size_t n, fbuf *res, const char *name)
+{
+    res->frames = 0;
+    for (;;) {
+        if (fbuf_reserve(res, res->frames + n * 4 + 4096) != 0) {
+            diag_error(NULL, "out of memory");
+            return -1;
+        }
+        size_t idone = 0, odone = 0;
+        soxr_error_t e = soxr_process(soxr, in, in ? n : 0, &idone, res->p +
+                                      res->frames * (size_t)res->channels,
+                                      res->cap - res->frames, &odone);
+        if (e) {
+            diag_error(name, "resampling failed: %s", e);
+            return -1;
+        }
+        res->frames += odone;
+        if (in) {
+            in += idone * (size_t)res->channels;
+            n -= idone;
+            if (n == 0)
+                return 0;
+        } else if (odone == 0) {
+            return 0; /* drained */
+        }
+    }
+}
+
+int run_compress_stream(const cli_options *o, byte_buf *head)
+{
+    job j;
+    memset(&j, 0, sizeof j);
+    j.o = o;
+    j.in_name = diag_name("-", 0);
+    encodec_model *m = NULL;
+    encodec_encoder *enc = NULL;
+    soxr_t soxr = NULL;
+    fbuf in = {0}, mix = {0}, res = {0};
+    unsigned char *block = malloc(READ_BLOCK);
+    int ok = 0;
+    char label[160];
+    snprintf(label, sizeof label, "<stdin> -> %s", diag_name(o->output, 1));
+    progress_begin(!o->quiet, label);
+    progress_stage("loading", 0, 0.05);
+    if (!block) {
+        diag_error(NULL, "out of memory");
+        goto done;
+    }
+    m = open_compress_model(o, j.in_name);
+    if (!m)
+        goto done;
+    const int rate = encodec_model_sample_rate(m);
+    const int in_rate = o->raw_rate ? o->raw_rate : rate;
+    const int in_ch = o->raw_channels ? o->raw_channels : encodec_model_channels(m);
+    j.model_ch = encodec_model_channels(m);
+    if (in_ch != j.model_ch && j.model_ch != 1 && !(j.model_ch == 2 && in_ch == 1)) {
+        diag_error(j.in_name, "has %d channels; only mono or stereo audio can be converted to "
+                   "the model's %d channels", in_ch, j.model_ch);
+        goto done;
+    }
+    /* mean to mono before resampling, repeat to stereo after, as the whole-file path */
+    const int mix_ch = j.model_ch == 1 ? 1 : in_ch;
+    in.channels = in_ch;
+    mix.channels = res.channels = mix_ch;
+    j.stereo.channels = 2;
+
+    int err = encodec_encoder_create(m, &enc);
+    if (err == ENCODEC_OK)
+        err = encodec_encoder_set_bandwidth(enc, o->bandwidth);
+    if (err == ENCODEC_OK)
+        err = encodec_encoder_set_threads(enc, o->threads);
+    if (err == ENCODEC_OK)
+        err = encodec_ecdc_writer_create(enc, 0, 0, &j.writer);
+    if (err != ENCODEC_OK) {
+        diag_error(j.in_name, "cannot encode with model \"%s\": %s", encodec_model_name(m),
+                   encodec_strerror(err));
+        goto done;
+    }
+    if (in_rate != rate) {
+        soxr_error_t e = NULL;
+        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+        soxr_quality_spec_t q = soxr_quality_spec(SOXR_VHQ, 0);
+        soxr = soxr_create((double)in_rate, (double)rate, (unsigned)mix_ch, &e, &io, &q, NULL);
+        if (!soxr) {
+            diag_error(j.in_name, "resampling from %d Hz to %d Hz failed: %s", in_rate, rate,
+                       e ? e : "unknown error");
+            goto done;
+        }
+    }
+    if (output_open(&j.out, o->output, o->force) != 0)
+        goto done;
+    j.out_open = 1;
+    progress_stage("streaming", 0.05, 1.0);
+
+    const size_t frame_bytes = raw_sample_bytes(o->raw_format) * (size_t)in_ch;
+    uint64_t total_in = 0;
+    for (;;) {
+        size_t frames = head->size / frame_bytes;
+        if (frames) {
+            if (fbuf_reserve(&in, frames) != 0 || fbuf_reserve(&mix, frames) != 0) {
+                diag_error(NULL, "out of memory");
+                goto done;
+            }
+            raw_to_float(o->raw_format, head->data, frames * (size_t)in_ch, in.p);
+            const float *x = in.p;
+            if (mix_ch == 1 && in_ch > 1) {
+                for (size_t t = 0; t < frames; t++) {
+                    float s = 0;
+                    for (int c = 0; c < in_ch; c++)
+                        s += in.p[t * (size_t)in_ch + (size_t)c];
+                    mix.p[t] = s / (float)in_ch;
+                }
+                x = mix.p;
+            }
+            total_in += frames;
+            if (soxr) {
+                if (resample(soxr, x, frames, &res, j.in_name) != 0 ||
+                    push(&j, res.p, res.frames, mix_ch) != 0)
+                    goto done;
+            } else if (push(&j, x, frames, mix_ch) != 0) {
+                goto done;
+            }
+            size_t used = frames * frame_bytes;
+            memmove(head->data, head->data + used, head->size - used);
+            head->size -= used;
+        }
+        long got = input_read_some(STDIN_FILENO, block, READ_BLOCK);
+        if (got < 0) {
+            diag_error(j.in_name, "cannot read input: %s", strerror(errno));
+            goto done;
+        }
+        if (got == 0)
+            break;
+        if (byte_buf_append(head, block, (size_t)got) != 0) {
+            diag_error(NULL, "out of memory");
+            goto done;
+        }
+    }
+    if (head->size)
+        diag_warn(j.in_name, "ignoring %zu bytes at the end (not a whole %s sample frame of %d "
+                  "channels)", head->size, raw_format_name(o->raw_format), in_ch);
+    if (total_in == 0) {
+        diag_error(j.in_name, "audio is empty (no samples)");
+        goto done;
+    }
+    if (soxr) { /* drain, then cut or pad to ceil(n * rate / old rate) */
+        const uint64_t want = (total_in * (uint64_t)rate + (uint64_t)in_rate - 1) /
+                              (uint64_t)in_rate;
+        if (resample(soxr, NULL, 0, &res, j.in_name) != 0)
+            goto done;
+        size_t left = want > j.pushed ? (size_t)(want - j.pushed) : 0;
+        if (fbuf_reserve(&res, left) != 0) {
+            diag_error(NULL, "out of memory");
+            goto done;
+        }
+        if (res.frames < left)
+            memset(res.p + res.frames * (size_t)mix_ch, 0,
+                   (left - res.frames) * (size_t)mix_ch * sizeof(float));
+        if (push(&j, res.p, left, mix_ch) != 0)
+            goto done;
+    }
+    size_t need = encodec_ecdc_writer_max_bytes(j.writer, 0), len = 0;
+    if (need > j.bytes_cap) {
+        unsigned char *p = realloc(j.bytes, need);
+        if (!p) {
+            diag_error(NULL, "out of memory");
+            goto done;
+        }
+        j.bytes = p;
+        j.bytes_cap = need;
+    }
+    err = encodec_ecdc_writer_finish(j.writer, j.bytes, j.bytes_cap, &len);
+    if (err != ENCODEC_OK) {
+        diag_error(j.in_name, "encoding failed: %s", encodec_strerror(err));
+        goto done;
+    }
+    if (output_append(&j.out, j.bytes, len) != 0)
+        goto done;
+    progress_set_audio_seconds((double)j.pushed / rate);
+    j.out_open = 0;
+    ok = output_commit(&j.out) == 0;
+done:
+    progress_end(ok);
+    if (j.out_open)
+        output_abort(&j.out);
+    if (soxr)
+        soxr_delete(soxr);
+    encodec_ecdc_writer_free(j.writer);
+    encodec_encoder_free(enc);
+    encodec_model_free(m);
+    free(in.p);
+    free(mix.p);
+    free(res.p);
+    free(j.stereo.p);
+    free(j.bytes);
+    free(block);
+    return ok ? 0 : 1;
+}

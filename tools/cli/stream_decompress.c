@@ -1,0 +1,236 @@
+/* Progressive decompression of an .ecdc stream on stdin: bytes are pushed into an
+ * encodec_ecdc_reader as they arrive and the audio it returns is written at once (WAV or raw
+ * PCM), so `cat x.ecdc | encodec - - | aplay` plays while the input is still coming. Streams
+ * coded with the LM are read whole and decoded as files are (the reader does not take them).
+ * Live .ecdc files (which encodec_decompress() rejects) are decoded here from memory too. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "diag.h"
+#include "encodec.h"
+#include "model_path.h"
+#include "pcm_sink.h"
+#include "progress.h"
+#include "raw_pcm.h"
+
+#define READ_BLOCK 65536
+#define MAX_HEADER (1u << 20) /* JSON metadata beyond this is not an .ecdc header */
+
+/* Value of the key "m" in the header JSON of a live stream, which encodec_ecdc_probe() rejects
+ * (its "al" is 0). Flat objects only, as the writers make; the reader validates the rest.
+ * Returns 0 or -1. */
+static int json_model_name(const unsigned char *p, size_t n, char *name, size_t size)
+{
+    size_t i = 0;
+#define SKIP_WS() while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++
+    SKIP_WS();
+    if (i >= n || p[i++] != '{')
+        return -1;
+    for (;;) {
+        SKIP_WS();
+        if (i >= n || p[i++] != '"')
+            return -1;
+        size_t k0 = i;
+        while (i < n && p[i] != '"' && p[i] != '\\')
+            i++;
+        if (i >= n || p[i] != '"')
+            return -1;
+        size_t k1 = i++;
+        SKIP_WS();
+        if (i >= n || p[i++] != ':')
+            return -1;
+        SKIP_WS();
+        if (i < n && p[i] == '"') {
+            size_t v0 = ++i;
+            while (i < n && p[i] != '"' && p[i] != '\\')
+                i++;
+            if (i >= n || p[i] != '"')
+                return -1;
+            if (k1 - k0 == 1 && p[k0] == 'm') {
+                if (i - v0 >= size)
+                    return -1;
+                memcpy(name, p + v0, i - v0);
+                name[i - v0] = '\0';
+                return 0;
+            }
+            i++;
+        } else {
+            while (i < n && p[i] != ',' && p[i] != '}' && p[i] != '{' && p[i] != '[')
+                i++;
+            if (i >= n || p[i] == '{' || p[i] == '[')
+                return -1;
+        }
+        SKIP_WS();
+        if (i >= n || p[i] != ',')
+            return -1; /* end of the object without "m" */
+        i++;
+    }
+#undef SKIP_WS
+}
+
+/* Read the header (magic, version, length, JSON) and find the model it names. Returns 0, or
+ * an ENCODEC_EECDC_* code. */
+static int read_header(byte_buf *head, int from_stdin, char *model, size_t size, int *use_lm)
+{
+    if (from_stdin && input_fill(STDIN_FILENO, head, 9) != 0)
+        return ENCODEC_EIO;
+    if (head->size >= 9) {
+        const unsigned char *h = head->data;
+        uint32_t json = (uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 8 | h[8];
+        if (json > MAX_HEADER)
+            return ENCODEC_EECDC_HEADER;
+        if (from_stdin && input_fill(STDIN_FILENO, head, 9 + (size_t)json) != 0)
+            return ENCODEC_EIO;
+    }
+    encodec_ecdc_info info;
+    int err = encodec_ecdc_probe(head->data, head->size, &info);
+    *use_lm = 0;
+    if (err == ENCODEC_OK) {
+        *use_lm = info.use_lm;
+        snprintf(model, size, "%s", info.model_name);
+        return 0;
+    }
+    if (err == ENCODEC_EECDC_HEADER && json_model_name(head->data + 9, head->size - 9, model,
+                                                       size) == 0)
+        return 0; /* a live stream, or a header the reader will reject precisely */
+    return err;
+}
+
+int run_decompress_stream(const cli_options *o, byte_buf *head, int from_stdin)
+{
+    const char *in_name = diag_name(o->input, 0);
+    char model_name[64];
+    int use_lm = 0;
+    int err = read_header(head, from_stdin, model_name, sizeof model_name, &use_lm);
+    if (err == ENCODEC_EIO) {
+        diag_error(in_name, "cannot read input: %s", strerror(errno));
+        return 1;
+    }
+    if (err != ENCODEC_OK) {
+        diag_error(in_name, "corrupt .ecdc file: %s", encodec_strerror(err));
+        return 1;
+    }
+    if (use_lm) { /* entropy-coded: decoded from the whole stream */
+        if (from_stdin && input_read_append("-", head) != 0)
+            return 1;
+        return run_decompress(o, head);
+    }
+
+    encodec_model *m = NULL;
+    encodec_decoder *dec = NULL;
+    encodec_ecdc_reader *reader = NULL;
+    pcm_sink *sink = NULL;
+    float *pcm = NULL;
+    size_t pcm_cap = 0;
+    unsigned char *block = malloc(READ_BLOCK);
+    int ok = 0;
+    char label[160];
+    snprintf(label, sizeof label, "%s -> %s", in_name, diag_name(o->output, 1));
+    progress_begin(!o->quiet, label);
+    progress_stage("loading", 0, 0.05);
+    if (!block) {
+        diag_error(NULL, "out of memory");
+        goto done;
+    }
+    m = model_open(o->model_file, model_name, in_name);
+    if (!m || (o->raw_out && check_raw_output(o, m) != 0))
+        goto done;
+    const int ch = encodec_model_channels(m);
+    err = encodec_decoder_create(m, &dec);
+    if (err == ENCODEC_OK)
+        err = encodec_decoder_set_threads(dec, o->threads);
+    if (err == ENCODEC_OK)
+        err = encodec_ecdc_reader_create(dec, &reader);
+    if (err != ENCODEC_OK) {
+        diag_error(in_name, "decoding failed: %s", encodec_strerror(err));
+        goto done;
+    }
+    progress_stage("streaming", 0.05, 1.0);
+    const unsigned char *data = head->data;
+    size_t len = head->size;
+    uint64_t total = 0;
+    for (;;) {
+        while (len > 0) { /* push what we have, in slices the output buffer can take */
+            size_t part = len < READ_BLOCK ? len : READ_BLOCK;
+            size_t need = encodec_ecdc_reader_max_samples(reader, part);
+            if (need > pcm_cap) {
+                float *p = realloc(pcm, need * (size_t)ch * sizeof *p);
+                if (!p) {
+                    diag_error(NULL, "out of memory");
+                    goto done;
+                }
+                pcm = p;
+                pcm_cap = need;
+            }
+            size_t n = 0;
+            err = encodec_ecdc_reader_push(reader, data, part, pcm, pcm_cap, &n);
+            if (err != ENCODEC_OK) {
+                report_decode_error(o, in_name, m, err);
+                goto done;
+            }
+            data += part;
+            len -= part;
+            if (!sink) { /* the header has been accepted: the output can start */
+                encodec_ecdc_info info;
+                sink = sink_open(o->output, o->force, o->raw_out ? 1 + o->raw_format : 0, ch,
+                                 encodec_model_sample_rate(m), o->rescale);
+                if (!sink)
+                    goto done;
+                if (encodec_ecdc_reader_info(reader, &info) == ENCODEC_OK)
+                    sink_set_length(sink, info.audio_length);
+            }
+            if (n && sink_write(sink, pcm, n) != 0)
+                goto done;
+            total += n;
+        }
+        long got = from_stdin ? input_read_some(STDIN_FILENO, block, READ_BLOCK) : 0;
+        if (got < 0) {
+            diag_error(in_name, "cannot read input: %s", strerror(errno));
+            goto done;
+        }
+        if (got == 0)
+            break;
+        data = block;
+        len = (size_t)got;
+    }
+    size_t need = encodec_ecdc_reader_max_samples(reader, 0), n = 0;
+    if (need > pcm_cap) {
+        float *p = realloc(pcm, need * (size_t)ch * sizeof *p);
+        if (!p) {
+            diag_error(NULL, "out of memory");
+            goto done;
+        }
+        pcm = p;
+        pcm_cap = need;
+    }
+    err = encodec_ecdc_reader_finish(reader, pcm, pcm_cap, &n);
+    if (err != ENCODEC_OK) {
+        report_decode_error(o, in_name, m, err);
+        goto done;
+    }
+    if (!sink) { /* cannot happen after a complete stream, but stay safe */
+        diag_error(in_name, "corrupt .ecdc file: %s", encodec_strerror(ENCODEC_EECDC_TRUNCATED));
+        goto done;
+    }
+    if (n && sink_write(sink, pcm, n) != 0)
+        goto done;
+    total += n;
+    progress_set_audio_seconds((double)total / encodec_model_sample_rate(m));
+    err = sink_finish(sink);
+    sink = NULL;
+    ok = err == 0;
+done:
+    progress_end(ok);
+    if (sink)
+        sink_abort(sink);
+    encodec_ecdc_reader_free(reader);
+    encodec_decoder_free(dec);
+    encodec_model_free(m);
+    free(pcm);
+    free(block);
+    return ok ? 0 : 1;
+}
