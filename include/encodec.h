@@ -11,6 +11,8 @@
  * Conventions
  *   Every function that can fail returns int: ENCODEC_OK (0) or a negative ENCODEC_E* code;
  *   encodec_strerror() turns any code into a message and never returns NULL.
+ *   Property getters given a NULL handle return ENCODEC_EINVAL (int), "" (name), 0 (sizes)
+ *   or a negative bandwidth. Thread counts are 1..1024.
  *   Audio is float32, interleaved by channel ([n_samples][channels]), nominal range [-1, 1],
  *   at the model's sample rate. "n_samples" always counts samples per channel.
  *   Codes are int32 in [0, 1023], frame-major: codes[t * n_codebooks + k] is codebook k of
@@ -250,8 +252,9 @@ ENCODEC_API int encodec_decode(encodec_decoder *decoder, const int32_t *codes,
 
 /**
  * Streaming: push code frames (0 allowed) and receive all audio that is final. The
- * concatenated output of all pushes and the flush equals encodec_decode() of all frames. The
- * number of codebooks may differ between pushes. No allocation, lock, log or I/O.
+ * concatenated output of all pushes and the flush equals encodec_decode() of all frames. Every
+ * push of a stream must use the same number of codebooks (else ENCODEC_ECODE). No
+ * allocation, lock, log or I/O.
  * @return as encodec_decode(), or ENCODEC_ESTATE after a flush
  */
 ENCODEC_API int encodec_decoder_push(encodec_decoder *decoder, const int32_t *codes,
@@ -316,7 +319,9 @@ ENCODEC_API int encodec_compress(encodec_encoder *encoder, const float *pcm, siz
  * Decode a whole .ecdc stream to audio: *pcm (allocated by the library, release with
  * encodec_buffer_free()) receives *n_samples samples per channel, interleaved, exactly the
  * original length. Fails with ENCODEC_EECDC_MODEL if the stream names another model or uses
- * more codebooks than the model has, and with the other ENCODEC_EECDC_* codes for damage.
+ * more codebooks than the model has, ENCODEC_EUNSUPPORTED for an entropy-coded stream when no
+ * LM is attached, and with the other ENCODEC_EECDC_* codes for damage (ENCODEC_EECDC_CORRUPT
+ * for a payload that cannot be decoded).
  */
 ENCODEC_API int encodec_decompress(encodec_decoder *decoder, const uint8_t *data, size_t size,
                                    float **pcm, size_t *n_samples);

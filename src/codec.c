@@ -62,12 +62,17 @@ int ecl_decoder_threads(const encodec_decoder *d) { return d->n_threads; }
 
 /* ---- frame accounting --------------------------------------------------------------------- */
 
+/* Beyond this no call accepts a stream (encoder push limit); counts saturate there. */
+#define ECL_MAX_STREAM_SAMPLES ((uint64_t)1 << 40)
+
 /* Frames of a complete stream of n samples: one per hop, per segment. */
 static uint64_t total_frames(const encodec_model *m, uint64_t n)
 {
     const uint64_t hop = (uint64_t)m->cfg.hop_length;
+    if (n > ECL_MAX_STREAM_SAMPLES)
+        n = ECL_MAX_STREAM_SAMPLES;
     if (m->cfg.segment_length == 0)
-        return (n + hop - 1) / hop;
+        return n / hop + (n % hop != 0);
     const uint64_t seg = (uint64_t)m->cfg.segment_length, stride = (uint64_t)m->cfg.segment_stride;
     uint64_t frames = 0, off = 0;
     if (n >= seg) { /* full segments in closed form, then the short ones */
@@ -297,8 +302,10 @@ int encodec_encoder_push(encodec_encoder *e, const float *pcm, size_t n_samples,
         return err;
     if (!pcm && n_samples)
         return ENCODEC_EINVAL;
-    if (n_samples > ((size_t)1 << 40))
+    if (n_samples > ECL_MAX_STREAM_SAMPLES - e->n_in)
         return ENCODEC_EINVAL;
+    if (n_samples == 0)
+        return ENCODEC_OK;
     if (max_frames < encodec_encoder_max_frames(e, n_samples))
         return ENCODEC_EBUFFER;
     const int ch = e->model->cfg.channels;
@@ -363,7 +370,10 @@ int encodec_encoder_flush(encodec_encoder *e, int32_t *codes, float *scales, siz
 int encodec_encode(encodec_encoder *e, const float *pcm, size_t n_samples, int32_t *codes,
                    float *scales, size_t max_frames, size_t *n_frames)
 {
-    if (!e || !pcm || !codes || !n_frames || n_samples == 0)
+    if (n_frames)
+        *n_frames = 0;
+    if (!e || !pcm || !codes || !n_frames || n_samples == 0 ||
+        n_samples > ECL_MAX_STREAM_SAMPLES)
         return ENCODEC_EINVAL;
     encodec_encoder_reset(e);
     if (max_frames < encodec_encoder_max_frames(e, n_samples))
@@ -704,6 +714,8 @@ int encodec_decode(encodec_decoder *d, const int32_t *codes, const float *scales
                    size_t n_frames, int n_codebooks, float *pcm, size_t max_samples,
                    size_t *n_samples)
 {
+    if (n_samples)
+        *n_samples = 0;
     if (!d || !codes || !pcm || !n_samples || n_frames == 0)
         return ENCODEC_EINVAL;
     encodec_decoder_reset(d);

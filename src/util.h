@@ -27,6 +27,7 @@ int ecl_map_file(const char *path, const uint8_t **data, size_t *size, char *msg
                  size_t msg_size);
 void ecl_unmap_file(const uint8_t *data, size_t size);
 
-static inline size_t ecl_ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+/* ceil(a / b) without overflow for any a. */
+static inline size_t ecl_ceil_div(size_t a, size_t b) { return a / b + (a % b != 0); }
 
 #endif
