@@ -191,7 +191,8 @@ ENCODEC_API int encodec_encode(encodec_encoder *encoder, const float *pcm, size_
  * complete. The concatenated frames of all pushes and the flush are identical to
  * encodec_encode() of the concatenated samples. No allocation, lock, log or I/O.
  * Arguments as encodec_encode(); max_frames must be at least
- * encodec_encoder_max_frames(encoder, n_samples) or nothing is consumed (ENCODEC_EBUFFER).
+ * encodec_encoder_max_frames(encoder, n_samples) or nothing is consumed (ENCODEC_EBUFFER);
+ * a push of 0 samples returns no frames and needs no room.
  * @return ENCODEC_OK, ENCODEC_EINVAL, ENCODEC_EBUFFER, or ENCODEC_ESTATE after a flush
  */
 ENCODEC_API int encodec_encoder_push(encodec_encoder *encoder, const float *pcm,

@@ -188,7 +188,7 @@ static void enc_push(run *r, size_t want, int too_small)
     const size_t need = encodec_encoder_max_frames(e, want);
     FUZZ_CHECK(r->es.frames + need <= r->cap, "bound %zu beyond the stream's %zu frames",
                r->es.frames + need, r->cap);
-    if (too_small && need > 0) { /* one frame too little room: refused, nothing consumed */
+    if (too_small && need > 0 && want > 0) { /* one frame too little: refused, nothing consumed */
         FUZZ_CHECK(encodec_encoder_push(e, r->x + r->es.pos * ch, want, r->out, NULL, need - 1,
                                         &n) == ENCODEC_EBUFFER && n == 0,
                    "push with too little room");
