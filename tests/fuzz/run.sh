@@ -7,7 +7,9 @@
 # timed out (crash inputs are left in build-fuzz/artifacts/; minimise one with
 #   build-fuzz/tests/fuzz/<target> -minimize_crash=1 -runs=10000 <crash-file>
 # and add it to tests/fuzz/regressions/<target>/ once reported).
-# Environment: CC (default clang), FUZZ_TARGETS (default all three), FUZZ_JOBS for the build.
+# Environment: CC (default clang), FUZZ_TARGETS (default all three), FUZZ_JOBS for the build,
+# FUZZ_SEED: a fixed seed and a fixed number of runs per target (scaled from SECONDS by each
+# target's usual speed) instead of a time limit, so that a CI run is reproducible.
 set -euo pipefail
 seconds=${1:-30}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -54,14 +56,22 @@ for t in $targets; do
   mkdir -p "$build/corpus/$t"
   log=$build/$t.log
   rc=0
-  "$bin" "${opts[@]}" -max_total_time="$seconds" "$build/corpus/$t" "$root/tests/fuzz/corpus/$t" \
+  if [ -n "${FUZZ_SEED:-}" ]; then
+    case $t in # executions per second on a 2-core machine of this project
+      fuzz_ecdc) rate=60 ;; fuzz_weights) rate=600 ;; *) rate=20 ;;
+    esac
+    limit=(-seed="$FUZZ_SEED" -runs=$((seconds * rate)))
+  else
+    limit=(-max_total_time="$seconds")
+  fi
+  "$bin" "${opts[@]}" "${limit[@]}" "$build/corpus/$t" "$root/tests/fuzz/corpus/$t" \
     >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   execs=${execs:-0}
   total=$((total + execs))
   units=$(find "$build/corpus/$t" -type f | wc -l)
   if [ $rc -eq 0 ]; then
-    echo "fuzz: $t: $execs executions in ${seconds} s, no crash (corpus $units inputs)"
+    echo "fuzz: $t: $execs executions, no crash (corpus $units inputs)"
   else
     echo "fuzz: $t: CRASH after $execs executions (exit $rc); log $log"
     grep -E "^==[0-9]+==ERROR|FUZZ CHECK|runtime error|ALARM|Test unit written" "$log" | head -5
