@@ -174,7 +174,8 @@ ENCODEC_API int encodec_encoder_set_threads(encodec_encoder *encoder, int n_thre
  * Encode a whole signal exactly as the reference encodes a file in one piece (for segmented
  * models: 1 s segments with their volume scales). Equivalent to reset + push + flush; the
  * encoder is left reset.
- * @param pcm        interleaved samples, n_samples per channel (n_samples >= 1)
+ * @param pcm        interleaved samples, n_samples per channel (n_samples >= 1), all finite
+ *                   (NaN or infinity: ENCODEC_EINVAL, nothing consumed)
  * @param codes      output, frame-major, room for max_frames * encodec_encoder_codebooks()
  * @param scales     optional (NULL allowed): receives one value per frame, the volume scale
  *                   of the frame's segment (1.0 for models without normalisation)

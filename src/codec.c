@@ -263,7 +263,18 @@ static void encode_segment(encodec_encoder *e, int len)
         mono /= (float)ch;
         sq[t] = mono * mono;
     }
-    const float volume = sqrtf(pairwise_sum(sq, (size_t)len) / (float)len);
+    float volume = sqrtf(pairwise_sum(sq, (size_t)len) / (float)len);
+    if (!isfinite(volume)) { /* float32 overflow for samples beyond ~1e19: use double */
+        double sum = 0.0;
+        for (int t = 0; t < len; t++) {
+            double mono = 0.0;
+            for (int c = 0; c < ch; c++)
+                mono += e->planar[(size_t)c * stride + t];
+            mono /= ch;
+            sum += mono * mono;
+        }
+        volume = (float)sqrt(sum / len);
+    }
     const float scale = volume + 1e-8f;
     for (int c = 0; c < ch; c++)
         for (int t = 0; t < len; t++)
@@ -309,6 +320,9 @@ int encodec_encoder_push(encodec_encoder *e, const float *pcm, size_t n_samples,
     if (max_frames < encodec_encoder_max_frames(e, n_samples))
         return ENCODEC_EBUFFER;
     const int ch = e->model->cfg.channels;
+    for (size_t i = 0; i < n_samples * (size_t)ch; i++)
+        if (!isfinite(pcm[i]))
+            return ENCODEC_EINVAL; /* NaN or infinity: nothing is consumed */
     e->out_codes = codes;
     e->out_scales = scales;
     e->out_frames = 0;
