@@ -44,5 +44,18 @@ class ToolsTest(unittest.TestCase):
             self.assertIn("start-up 100.0 ms", out)  # 7 frames of look-ahead, 10 blocks
 
 
+    def test_soak_short(self):
+        for model in ("tiny24.safetensors", "tiny48.safetensors"):
+            rc, out, err = run(os.path.join(BUILD, "tools", "soak", "encodec-soak"),
+                               os.path.join(DATA, model), "--minutes", "0.5")
+            self.assertEqual(rc, 0, err)
+            self.assertIn("identical to fixed-chunk processing", out)
+
+    def test_soak_usage(self):
+        rc, _, err = run(os.path.join(BUILD, "tools", "soak", "encodec-soak"))
+        self.assertEqual(rc, 2)
+        self.assertIn("usage", err)
+
+
 if __name__ == "__main__":
     unittest.main()
