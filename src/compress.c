@@ -68,8 +68,7 @@ static void lm_source_free(lm_source *src)
     free(src->probs);
 }
 
-/* The container's view of a model. */
-static void model_geometry(const encodec_model *m, ecl_ecdc_geometry *g)
+void ecl_ecdc_model_geometry(const encodec_model *m, ecl_ecdc_geometry *g)
 {
     memset(g, 0, sizeof *g);
     g->sample_rate = encodec_model_sample_rate(m);
@@ -93,7 +92,7 @@ int encodec_compress(encodec_encoder *encoder, const float *pcm, size_t n_sample
     const encodec_model *m = ecl_encoder_model(encoder);
 
     ecl_ecdc_geometry g;
-    model_geometry(m, &g);
+    ecl_ecdc_model_geometry(m, &g);
     const int K = encodec_encoder_codebooks(encoder);
     encodec_encoder_reset(encoder);
     const size_t n_frames = encodec_encoder_max_frames(encoder, n_samples);
@@ -176,7 +175,7 @@ int encodec_decompress(encodec_decoder *decoder, const uint8_t *data, size_t siz
         return rc;
 
     ecl_ecdc_reader_params p;
-    model_geometry(m, &p.geometry);
+    ecl_ecdc_model_geometry(m, &p.geometry);
     p.model_name = encodec_model_name(m);
     p.max_codebooks = encodec_model_max_codebooks(m);
     p.lm = info.use_lm ? &lm : NULL;

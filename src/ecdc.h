@@ -28,6 +28,9 @@ typedef struct {
     int has_scale;           /* each segment starts with its float32 scale, big-endian */
 } ecl_ecdc_geometry;
 
+/* The geometry of a codec model (implemented with the whole-file glue, compress.c). */
+void ecl_ecdc_model_geometry(const encodec_model *m, ecl_ecdc_geometry *g);
+
 /* Number of segments for al samples (>= 1 when al >= 1). */
 size_t ecl_ecdc_n_segments(const ecl_ecdc_geometry *g, uint64_t al);
 /* Frames of segment j: ceil(Ls * frame_rate / sample_rate), Ls = min(al - j*stride, length). */

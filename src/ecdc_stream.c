@@ -25,18 +25,6 @@
 #define MAX_HEADER (ECL_ECDC_FIXED_HEADER + ECL_ECDC_MAX_METADATA)
 #define META_CAP 512                       /* our own metadata: name < 64 bytes, escaped */
 
-/* The container's view of a model (as compress.c sees it). */
-static void model_geometry(const encodec_model *m, ecl_ecdc_geometry *g)
-{
-    memset(g, 0, sizeof *g);
-    g->sample_rate = encodec_model_sample_rate(m);
-    g->frame_rate = encodec_model_frame_rate(m);
-    g->bins = m->cfg.bins;
-    g->segment_length = (uint64_t)ecl_model_segment_length(m);
-    g->segment_stride = g->segment_length ? (uint64_t)m->cfg.segment_stride : 0;
-    g->has_scale = ecl_model_normalize(m) ? 1 : 0;
-}
-
 static int code_width(int bins)
 {
     int w = 0;
@@ -119,7 +107,7 @@ int encodec_ecdc_writer_create(encodec_encoder *enc, uint64_t audio_length, int 
     if (!w)
         return ENCODEC_ENOMEM;
     w->enc = enc;
-    model_geometry(m, &w->g);
+    ecl_ecdc_model_geometry(m, &w->g);
     w->K = encodec_encoder_codebooks(enc);
     w->width = code_width(w->g.bins);
     w->channels = encodec_model_channels(m);
@@ -473,7 +461,7 @@ int encodec_ecdc_reader_create(encodec_decoder *dec, encodec_ecdc_reader **out)
         return ENCODEC_ENOMEM;
     r->dec = dec;
     r->model = ecl_decoder_model(dec);
-    model_geometry(r->model, &r->g);
+    ecl_ecdc_model_geometry(r->model, &r->g);
     r->width = code_width(r->g.bins);
     r->channels = encodec_model_channels(r->model);
     r->hop = encodec_model_hop_length(r->model);
