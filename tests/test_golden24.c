@@ -61,47 +61,6 @@ static void test_properties(void **state)
     assert_int_equal(encodec_model_has_lm(f->model), 0);
 }
 
-static void trace_cb(void *ctx, int layer, const float *x, int channels, int n, int stride)
-{
-    tu_collect(ctx, layer, x, channels, n, stride);
-}
-
-static void sink_cb(void *ctx, const float *x, int channels, int n, int stride)
-{
-    tu_collect(ctx, TU_SLOT_OUT, x, channels, n, stride);
-}
-
-/* Run a whole signal through a fresh encoder or decoder stream (push all, flush). */
-static void run_stream(const encodec_model *m, int decoder, const float *x, int channels, int n,
-                       tu_collector *c, int trace)
-{
-    ecl_seanet_stream *s;
-    int out_max;
-    assert_int_equal(ecl_seanet_stream_create(m, decoder, n, &s, &out_max), ENCODEC_OK);
-    if (trace)
-        ecl_seanet_stream_set_trace(s, trace_cb, c);
-    ecl_seanet_stream_push(s, x, channels, n, n, sink_cb, c);
-    ecl_seanet_stream_flush(s, sink_cb, c);
-    ecl_seanet_stream_free(s);
-}
-
-static void check_traces(tu_golden *g, const tu_collector *c, const char *side)
-{
-    double worst = 0;
-    for (int layer = 0; layer < 16; layer++) {
-        char name[64];
-        int64_t shape[8];
-        snprintf(name, sizeof name, "short.trace.%s.%d", side, layer);
-        const float *want = tu_golden_f32(g, name, shape, NULL, NULL);
-        double d = tu_collector_compare(c, layer, want, shape);
-        if (d > 1e-4)
-            fail_msg("%s: max abs diff %g > 1e-4", name, d);
-        if (d > worst)
-            worst = d;
-    }
-    print_message("layer traces %s: max abs diff %.3g\n", side, worst);
-}
-
 static void test_layer_traces(void **state)
 {
     fixture *f = *state;
@@ -110,8 +69,8 @@ static void test_layer_traces(void **state)
     tu_collector enc, dec;
     tu_collector_init(&enc, 400);
     tu_collector_init(&dec, 400);
-    run_stream(f->model, 0, audio, 1, (int)n, &enc, 1);
-    check_traces(f->golden, &enc, "enc");
+    tu_run_stream(f->model, 0, audio, 1, (int)n, &enc, 1);
+    tu_check_traces(f->golden, &enc, "enc");
 
     int32_t codes[32];
     ecl_rvq_encode(f->model, tu_golden_f32(f->golden, "short.trace.enc.15", NULL, NULL, NULL), 1,
@@ -122,9 +81,9 @@ static void test_layer_traces(void **state)
         flips += codes[q] != want_codes[q];
     assert_true(flips <= 1);
 
-    run_stream(f->model, 1, tu_golden_f32(f->golden, "short.trace.quantized", NULL, NULL, NULL),
+    tu_run_stream(f->model, 1, tu_golden_f32(f->golden, "short.trace.quantized", NULL, NULL, NULL),
                2, 1, &dec, 1);
-    check_traces(f->golden, &dec, "dec");
+    tu_check_traces(f->golden, &dec, "dec");
     tu_collector_free(&enc);
     tu_collector_free(&dec);
 }
@@ -142,7 +101,7 @@ static void test_latents(void **state)
         const float *want = tu_golden_f32(f->golden, name, shape, NULL, NULL);
         tu_collector c;
         tu_collector_init(&c, 200);
-        run_stream(f->model, 0, audio, 1, (int)n, &c, 0);
+        tu_run_stream(f->model, 0, audio, 1, (int)n, &c, 0);
         double d = tu_collector_compare(&c, TU_SLOT_OUT, want, shape);
         print_message("%s latent: max abs diff %.3g\n", inputs[i], d);
         assert_true(d <= 1e-4);

@@ -37,56 +37,18 @@ static int teardown(void **state)
     return 0;
 }
 
-static void trace_cb(void *ctx, int layer, const float *x, int channels, int n, int stride)
-{
-    tu_collect(ctx, layer, x, channels, n, stride);
-}
-
-static void sink_cb(void *ctx, const float *x, int channels, int n, int stride)
-{
-    tu_collect(ctx, TU_SLOT_OUT, x, channels, n, stride);
-}
-
-static void run_stream(const encodec_model *m, int decoder, const float *x, int channels, int n,
-                       tu_collector *c, int trace)
-{
-    ecl_seanet_stream *s;
-    int out_max;
-    assert_int_equal(ecl_seanet_stream_create(m, decoder, n, &s, &out_max), ENCODEC_OK);
-    if (trace)
-        ecl_seanet_stream_set_trace(s, trace_cb, c);
-    ecl_seanet_stream_push(s, x, channels, n, n, sink_cb, c);
-    ecl_seanet_stream_flush(s, sink_cb, c);
-    ecl_seanet_stream_free(s);
-}
-
-static void check_side(tu_golden *g, const tu_collector *c, const char *side)
-{
-    double worst = 0;
-    for (int layer = 0; layer < 16; layer++) {
-        char name[64];
-        int64_t shape[8];
-        snprintf(name, sizeof name, "short.trace.%s.%d", side, layer);
-        double d = tu_collector_compare(c, layer, tu_golden_f32(g, name, shape, NULL, NULL), shape);
-        if (d > 1e-4)
-            fail_msg("%s: max abs diff %g", name, d);
-        worst = d > worst ? d : worst;
-    }
-    print_message("tiny48 traces %s: max abs diff %.3g\n", side, worst);
-}
-
 static void test_layer_traces(void **state)
 {
     fixture *f = *state;
     tu_collector enc, dec;
     tu_collector_init(&enc, 2000);
     tu_collector_init(&dec, 2000);
-    run_stream(f->model, 0, tu_golden_f32(f->golden, "short.trace.normalized_input", NULL, NULL, NULL),
+    tu_run_stream(f->model, 0, tu_golden_f32(f->golden, "short.trace.normalized_input", NULL, NULL, NULL),
                2, 300, &enc, 1);
-    check_side(f->golden, &enc, "enc");
-    run_stream(f->model, 1, tu_golden_f32(f->golden, "short.trace.quantized", NULL, NULL, NULL), 2,
+    tu_check_traces(f->golden, &enc, "enc");
+    tu_run_stream(f->model, 1, tu_golden_f32(f->golden, "short.trace.quantized", NULL, NULL, NULL), 2,
                1, &dec, 1);
-    check_side(f->golden, &dec, "dec");
+    tu_check_traces(f->golden, &dec, "dec");
     tu_collector_free(&enc);
     tu_collector_free(&dec);
 }
@@ -161,7 +123,7 @@ static void test_encoder(void **state)
                     x[c * seg + t] = audio[c * len + off + t] / want_scales[j];
             tu_collector col;
             tu_collector_init(&col, 200);
-            run_stream(f->model, 0, x, 2, (int)seg, &col, 0);
+            tu_run_stream(f->model, 0, x, 2, (int)seg, &col, 0);
             snprintf(name, sizeof name, "%s.seg%zu.latent", inputs[i], j);
             double d = tu_collector_compare(&col, TU_SLOT_OUT,
                                             tu_golden_f32(f->golden, name, shape, NULL, NULL), shape);

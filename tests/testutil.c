@@ -5,6 +5,8 @@
  * error, so tests stay short. */
 #include "testutil.h"
 
+#include "seanet.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -302,4 +304,44 @@ double tu_collector_compare(const tu_collector *c, int slot, const float *want,
         worst = d > worst ? d : worst;
     }
     return worst;
+}
+
+static void trace_to_collector(void *ctx, int layer, const float *x, int channels, int n,
+                               int stride)
+{
+    tu_collect(ctx, layer, x, channels, n, stride);
+}
+
+static void sink_to_collector(void *ctx, const float *x, int channels, int n, int stride)
+{
+    tu_collect(ctx, TU_SLOT_OUT, x, channels, n, stride);
+}
+
+void tu_run_stream(const encodec_model *m, int decoder, const float *x, int channels, int n,
+                   tu_collector *c, int trace)
+{
+    ecl_seanet_stream *s;
+    int out_max;
+    assert_int_equal(ecl_seanet_stream_create(m, decoder, n, &s, &out_max), ENCODEC_OK);
+    if (trace)
+        ecl_seanet_stream_set_trace(s, trace_to_collector, c);
+    ecl_seanet_stream_push(s, x, channels, n, n, sink_to_collector, c);
+    ecl_seanet_stream_flush(s, sink_to_collector, c);
+    ecl_seanet_stream_free(s);
+}
+
+void tu_check_traces(tu_golden *g, const tu_collector *c, const char *side)
+{
+    double worst = 0;
+    for (int layer = 0; layer < 16; layer++) {
+        char name[64];
+        int64_t shape[8];
+        snprintf(name, sizeof name, "short.trace.%s.%d", side, layer);
+        const double d =
+            tu_collector_compare(c, layer, tu_golden_f32(g, name, shape, NULL, NULL), shape);
+        if (d > 1e-4)
+            fail_msg("%s: max abs diff %g > 1e-4", name, d);
+        worst = d > worst ? d : worst;
+    }
+    print_message("layer traces %s: max abs diff %.3g\n", side, worst);
 }

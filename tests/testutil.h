@@ -60,6 +60,15 @@ void tu_collect(tu_collector *c, int slot, const float *x, int channels, int n, 
 double tu_collector_compare(const tu_collector *c, int slot, const float *want,
                             const int64_t *shape);
 
+/* Run a whole signal [channels][n] through a fresh SEANet encoder (decoder = 0) or decoder
+ * stream (push all, flush), collecting its output in TU_SLOT_OUT and, with trace, every
+ * layer's output in the slot of its index. */
+void tu_run_stream(const encodec_model *m, int decoder, const float *x, int channels, int n,
+                   tu_collector *c, int trace);
+/* Compare traced layers 0..15 with the golden "short.trace.<side>.<i>" (max abs 1e-4, the
+ * golden README's threshold); prints the largest difference. */
+void tu_check_traces(tu_golden *g, const tu_collector *c, const char *side);
+
 /* Load a model from tests/data, failing the test on error. */
 encodec_model *tu_load_model(const char *name);
 
