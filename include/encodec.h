@@ -98,6 +98,29 @@ ENCODEC_API const char *encodec_strerror(int error);
 /** Library version as "MAJOR.MINOR.PATCH". */
 ENCODEC_API const char *encodec_version(void);
 
+/**
+ * Kernel paths (instruction sets) for the codec's arithmetic. An encoder or decoder uses the
+ * fastest path the CPU supports unless told otherwise (encodec_*_set_kernels, or the
+ * environment variable ENCODEC_KERNELS=portable|avx2|avx512|neon read when a handle is
+ * created). The portable C path is the reference; the SIMD paths use fused multiply-adds and
+ * their own exp, so their audio and latents differ from it by float rounding (about 1e-6),
+ * which can flip a code that sits on a quantizer tie. Whatever the path, streaming equals
+ * whole-signal processing bit for bit, and the thread count never changes a bit. The
+ * language model (entropy coding) always uses one bit-exact order on every path and machine.
+ */
+typedef enum encodec_kernels {
+    ENCODEC_KERNELS_AUTO = 0,     /**< the fastest supported path */
+    ENCODEC_KERNELS_PORTABLE = 1, /**< plain C, any CPU */
+    ENCODEC_KERNELS_AVX2 = 2,     /**< x86-64 with AVX2 and FMA */
+    ENCODEC_KERNELS_AVX512 = 3,   /**< x86-64 with AVX-512F */
+    ENCODEC_KERNELS_NEON = 4      /**< aarch64 */
+} encodec_kernels;
+
+/** Name of a path ("auto", "portable", "avx2", "avx512", "neon"); NULL for a bad value. */
+ENCODEC_API const char *encodec_kernels_name(encodec_kernels kernels);
+/** 1 if this build has the path and this CPU can run it (AUTO: always 1), else 0. */
+ENCODEC_API int encodec_kernels_supported(encodec_kernels kernels);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Model                                                                                        */
 /* ------------------------------------------------------------------------------------------ */
@@ -169,6 +192,11 @@ ENCODEC_API int encodec_encoder_set_bandwidth(encodec_encoder *encoder, float ba
 ENCODEC_API int encodec_encoder_codebooks(const encodec_encoder *encoder);
 /** Number of OpenMP threads this handle may use (>= 1; default 1). */
 ENCODEC_API int encodec_encoder_set_threads(encodec_encoder *encoder, int n_threads);
+/** Choose the kernel path (ENCODEC_EUNSUPPORTED if this build or CPU lacks it). Only between
+ *  streams: ENCODEC_ESTATE after a push until the next reset or flush. */
+ENCODEC_API int encodec_encoder_set_kernels(encodec_encoder *encoder, encodec_kernels kernels);
+/** The kernel path in use (never AUTO). */
+ENCODEC_API encodec_kernels encodec_encoder_kernels(const encodec_encoder *encoder);
 
 /**
  * Encode a whole signal exactly as the reference encodes a file in one piece (for segmented
@@ -234,6 +262,10 @@ ENCODEC_API int encodec_decoder_create(const encodec_model *model, encodec_decod
 ENCODEC_API void encodec_decoder_free(encodec_decoder *decoder);
 /** Number of OpenMP threads this handle may use (>= 1; default 1). */
 ENCODEC_API int encodec_decoder_set_threads(encodec_decoder *decoder, int n_threads);
+/** As encodec_encoder_set_kernels(), for a decoder. */
+ENCODEC_API int encodec_decoder_set_kernels(encodec_decoder *decoder, encodec_kernels kernels);
+/** The kernel path in use (never AUTO). */
+ENCODEC_API encodec_kernels encodec_decoder_kernels(const encodec_decoder *decoder);
 
 /**
  * Decode whole-signal codes to audio: n_frames * hop_length samples per channel for

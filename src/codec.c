@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "model.h"
 #include "rvq.h"
 #include "seanet.h"
@@ -17,6 +18,7 @@
 struct encodec_encoder {
     const encodec_model *model;
     int n_codebooks, n_threads;
+    encodec_kernels kernels;
     ecl_seanet_stream *net;
     int in_max;          /* columns per internal push */
     int seg_len, seg_stride; /* segmented models, else 0 */
@@ -36,6 +38,7 @@ struct encodec_encoder {
 struct encodec_decoder {
     const encodec_model *model;
     int n_threads;
+    encodec_kernels kernels;
     ecl_seanet_stream *net;
     int in_max;          /* frames per internal push */
     int seg_frames_max, seg_len, seg_stride, ola_cap;
@@ -115,6 +118,7 @@ int encodec_encoder_create(const encodec_model *model, encodec_encoder **encoder
     e->model = model;
     e->n_codebooks = encodec_model_codebooks_for_bandwidth(model, c->bandwidths[0]);
     e->n_threads = 1;
+    e->kernels = ecl_isa_default();
     e->seg_len = c->segment_length;
     e->seg_stride = c->segment_stride;
     e->in_max = e->seg_len ? e->seg_len : ECL_CHUNK_SAMPLES;
@@ -185,6 +189,41 @@ int encodec_encoder_set_bandwidth(encodec_encoder *encoder, float bandwidth_kbps
 int encodec_encoder_codebooks(const encodec_encoder *encoder)
 {
     return encoder ? encoder->n_codebooks : ENCODEC_EINVAL;
+}
+
+/* The path used by a handle: validated, AUTO resolved. */
+static int resolve_kernels(encodec_kernels requested, encodec_kernels *out)
+{
+    if (requested == ENCODEC_KERNELS_AUTO) {
+        *out = ecl_isa_default();
+        return ENCODEC_OK;
+    }
+    if (!encodec_kernels_name(requested))
+        return ENCODEC_EINVAL;
+    if (!ecl_isa_supported(requested))
+        return ENCODEC_EUNSUPPORTED;
+    *out = requested;
+    return ENCODEC_OK;
+}
+
+int encodec_encoder_set_kernels(encodec_encoder *encoder, encodec_kernels kernels)
+{
+    if (!encoder)
+        return ENCODEC_EINVAL;
+    encodec_kernels isa;
+    const int err = resolve_kernels(kernels, &isa);
+    if (err)
+        return err;
+    if (encoder->n_in > 0 && !encoder->flushed)
+        return ENCODEC_ESTATE;
+    encoder->kernels = isa;
+    ecl_seanet_stream_set_kernels(encoder->net, isa);
+    return ENCODEC_OK;
+}
+
+encodec_kernels encodec_encoder_kernels(const encodec_encoder *encoder)
+{
+    return encoder ? encoder->kernels : ENCODEC_KERNELS_AUTO;
 }
 
 int encodec_encoder_set_threads(encodec_encoder *encoder, int n_threads)
@@ -512,6 +551,7 @@ int encodec_decoder_create(const encodec_model *model, encodec_decoder **decoder
     const ecl_config *c = &model->cfg;
     d->model = model;
     d->n_threads = 1;
+    d->kernels = ecl_isa_default();
     d->seg_len = c->segment_length;
     d->seg_stride = c->segment_stride;
     if (d->seg_len) {
@@ -582,6 +622,26 @@ int encodec_decoder_reset(encodec_decoder *d)
         memset(d->wsum, 0, sizeof(float) * (size_t)d->ola_cap);
     }
     return ENCODEC_OK;
+}
+
+int encodec_decoder_set_kernels(encodec_decoder *d, encodec_kernels kernels)
+{
+    if (!d)
+        return ENCODEC_EINVAL;
+    encodec_kernels isa;
+    const int err = resolve_kernels(kernels, &isa);
+    if (err)
+        return err;
+    if (d->n_in > 0 && !d->flushed)
+        return ENCODEC_ESTATE;
+    d->kernels = isa;
+    ecl_seanet_stream_set_kernels(d->net, isa);
+    return ENCODEC_OK;
+}
+
+encodec_kernels encodec_decoder_kernels(const encodec_decoder *d)
+{
+    return d ? d->kernels : ENCODEC_KERNELS_AUTO;
 }
 
 int encodec_decoder_set_threads(encodec_decoder *d, int n_threads)

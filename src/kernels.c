@@ -5,7 +5,10 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "kernels_isa.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -52,8 +55,62 @@ static void tile_edge(int mb, int nb, int K, const float *at, int ldat, const fl
         }
 }
 
-void ecl_k_gemm_rows(int M, int N, int K, const float *at, int ldat, const float *const *B,
-                     const float *bias, float *C, int ldc, int n_threads)
+const char *encodec_kernels_name(encodec_kernels kernels)
+{
+    switch (kernels) {
+    case ENCODEC_KERNELS_AUTO: return "auto";
+    case ENCODEC_KERNELS_PORTABLE: return "portable";
+    case ENCODEC_KERNELS_AVX2: return "avx2";
+    case ENCODEC_KERNELS_AVX512: return "avx512";
+    case ENCODEC_KERNELS_NEON: return "neon";
+    }
+    return NULL;
+}
+
+int encodec_kernels_supported(encodec_kernels kernels)
+{
+    return kernels == ENCODEC_KERNELS_AUTO || ecl_isa_supported(kernels);
+}
+
+int ecl_isa_supported(encodec_kernels isa)
+{
+    switch (isa) {
+    case ENCODEC_KERNELS_PORTABLE: return 1;
+#if defined(ECL_HAVE_AVX2)
+    case ENCODEC_KERNELS_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+#if defined(ECL_HAVE_AVX512)
+    case ENCODEC_KERNELS_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#endif
+#if defined(ECL_HAVE_NEON)
+    case ENCODEC_KERNELS_NEON: return 1; /* part of the aarch64 base architecture */
+#endif
+    default: return 0;
+    }
+}
+
+encodec_kernels ecl_isa_default(void)
+{
+    const char *env = getenv("ENCODEC_KERNELS");
+    if (env && *env) {
+        for (int isa = ENCODEC_KERNELS_PORTABLE; isa <= ENCODEC_KERNELS_NEON; isa++)
+            if (strcmp(env, encodec_kernels_name((encodec_kernels)isa)) == 0 &&
+                ecl_isa_supported((encodec_kernels)isa))
+                return (encodec_kernels)isa;
+    }
+    static const encodec_kernels best_first[] = {ENCODEC_KERNELS_AVX512, ENCODEC_KERNELS_AVX2,
+                                                 ENCODEC_KERNELS_NEON};
+    for (size_t i = 0; i < sizeof best_first / sizeof best_first[0]; i++)
+        if (ecl_isa_supported(best_first[i]))
+            return best_first[i];
+    return ENCODEC_KERNELS_PORTABLE;
+}
+
+static void gemm_rows_portable(int M, int N, int K, const float *at, int ldat,
+                               const float *const *B, const float *bias, float *C, int ldc,
+                               int n_threads)
 {
     const int m_tiles = (M + MB - 1) / MB, n_tiles = (N + NB - 1) / NB;
     const long tiles = (long)m_tiles * n_tiles;
@@ -69,6 +126,29 @@ void ecl_k_gemm_rows(int M, int N, int K, const float *at, int ldat, const float
             tile_full(nb, K, at, ldat, B, n0, bias, m0, C, ldc);
         else
             tile_edge(mb, nb, K, at, ldat, B, n0, bias, m0, C, ldc);
+    }
+}
+
+void ecl_k_gemm_rows(int M, int N, int K, const float *at, int ldat, const float *const *B,
+                     const float *bias, float *C, int ldc, const ecl_exec *ex)
+{
+    switch (ex->isa) {
+#if defined(ECL_HAVE_AVX2)
+    case ENCODEC_KERNELS_AVX2:
+        ecl_k_gemm_rows_avx2(M, N, K, at, ldat, B, bias, C, ldc, ex->n_threads);
+        return;
+#endif
+#if defined(ECL_HAVE_AVX512)
+    case ENCODEC_KERNELS_AVX512:
+        ecl_k_gemm_rows_avx512(M, N, K, at, ldat, B, bias, C, ldc, ex->n_threads);
+        return;
+#endif
+#if defined(ECL_HAVE_NEON)
+    case ENCODEC_KERNELS_NEON:
+        ecl_k_gemm_rows_neon(M, N, K, at, ldat, B, bias, C, ldc, ex->n_threads);
+        return;
+#endif
+    default: gemm_rows_portable(M, N, K, at, ldat, B, bias, C, ldc, ex->n_threads);
     }
 }
 
@@ -89,7 +169,7 @@ size_t ecl_k_conv1d_scratch_ptrs(int c_in, int kernel) { return (size_t)c_in * k
 
 void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, const float *w,
                   const float *bias, int c_out, int kernel, int stride, int dilation,
-                  float *y, int t_out, float *scratch, const float **ptrs, int n_threads)
+                  float *y, int t_out, float *scratch, const float **ptrs, const ecl_exec *ex)
 {
     if (stride == 1) {
         for (int i = 0; i < c_in; i++)
@@ -115,7 +195,7 @@ void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, const float
                     scratch + ((size_t)(off % stride) * c_in + i) * phase_len + off / stride;
             }
     }
-    ecl_k_gemm_rows(c_out, t_out, c_in * kernel, w, c_out, ptrs, bias, y, t_out, n_threads);
+    ecl_k_gemm_rows(c_out, t_out, c_in * kernel, w, c_out, ptrs, bias, y, t_out, ex);
 }
 
 int ecl_k_convtr_taps(int kernel, int stride) { return (kernel + stride - 1) / stride; }
@@ -136,7 +216,7 @@ void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int 
 
 void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float *w_phase,
                     const float *bias, int c_out, int kernel, int stride, float *y, int y_stride,
-                    float *scratch, const float **ptrs, int n_threads)
+                    float *scratch, const float **ptrs, const ecl_exec *ex)
 {
     const int taps = ecl_k_convtr_taps(kernel, stride);
     /* Output phase r of frame u reads x[i][u - q]: row (i, q) starts at xh + (taps-1) - q. */
@@ -145,7 +225,7 @@ void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float 
             ptrs[i * taps + q] = xh + (size_t)i * x_stride + (taps - 1) - q;
     for (int r = 0; r < stride; r++) {
         const float *a = w_phase + (size_t)r * c_out * c_in * taps;
-        ecl_k_gemm_rows(c_out, n, c_in * taps, a, c_out, ptrs, bias, scratch, n, n_threads);
+        ecl_k_gemm_rows(c_out, n, c_in * taps, a, c_out, ptrs, bias, scratch, n, ex);
         for (int o = 0; o < c_out; o++) {
             const float *src = scratch + (size_t)o * n;
             float *dst = y + (size_t)o * y_stride + r;
@@ -158,28 +238,15 @@ void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh_t, float *h, float *c,
-                     float *z_tmp, int n_threads)
+                     float *z_tmp, const float **ptrs, const ecl_exec *ex)
 {
-    const int rows = 4 * hidden;
-    /* Column-wise accumulation over the transposed matrix: vectorises over rows without
-     * reassociating any sum, so every thread count gives the same bits. */
-    const int chunks = n_threads > 1 && hidden >= 128 ? n_threads : 1;
-    (void)n_threads;
-#pragma omp parallel for schedule(static) num_threads(chunks) if (chunks > 1)
-    for (int part = 0; part < chunks; part++) {
-        const int r0 = (int)((long)rows * part / chunks), r1 = (int)((long)rows * (part + 1) / chunks);
-        float *z = z_tmp;
-        for (int r = r0; r < r1; r++)
-            z[r] = 0.0f;
-        for (int k = 0; k < hidden; k++) {
-            const float hk = h[k];
-            const float *col = w_hh_t + (size_t)k * rows;
-            for (int r = r0; r < r1; r++)
-                z[r] += col[r] * hk;
-        }
-        for (int r = r0; r < r1; r++)
-            z[r] = zx[r] + z[r];
-    }
+    /* The recurrent product is a one-column matrix product over the transposed W_hh; the
+     * input part is added after, as a separate rounding. */
+    for (int k = 0; k < hidden; k++)
+        ptrs[k] = h + k;
+    ecl_k_gemm_rows(4 * hidden, 1, hidden, w_hh_t, 4 * hidden, ptrs, NULL, z_tmp, 1, ex);
+    for (int r = 0; r < 4 * hidden; r++)
+        z_tmp[r] = zx[r] + z_tmp[r];
     for (int k = 0; k < hidden; k++) {
         const float ig = sigmoidf(z_tmp[k]);
         const float fg = sigmoidf(z_tmp[hidden + k]);
@@ -190,17 +257,22 @@ void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh_t, float *h,
     }
 }
 
-void ecl_k_elu(float *x, size_t n, float alpha)
+void ecl_k_elu(const float *src, float *dst, size_t n, float alpha, const ecl_exec *ex)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!(x[i] > 0.0f))
-            x[i] = alpha * (expf(x[i]) - 1.0f);
-}
-
-void ecl_k_elu_copy(const float *src, float *dst, size_t n, float alpha)
-{
-    for (size_t i = 0; i < n; i++)
-        dst[i] = src[i] > 0.0f ? src[i] : alpha * (expf(src[i]) - 1.0f);
+    switch (ex->isa) {
+#if defined(ECL_HAVE_AVX2)
+    case ENCODEC_KERNELS_AVX2: ecl_k_elu_avx2(src, dst, n, alpha); return;
+#endif
+#if defined(ECL_HAVE_AVX512)
+    case ENCODEC_KERNELS_AVX512: ecl_k_elu_avx512(src, dst, n, alpha); return;
+#endif
+#if defined(ECL_HAVE_NEON)
+    case ENCODEC_KERNELS_NEON: ecl_k_elu_neon(src, dst, n, alpha); return;
+#endif
+    default:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i] > 0.0f ? src[i] : alpha * (expf(src[i]) - 1.0f);
+    }
 }
 
 void ecl_k_group_norm1(float *x, int channels, int len, int stride, const float *gamma,

@@ -7,6 +7,23 @@
 
 #include <stddef.h>
 
+#include "encodec.h"
+
+/* How a kernel call runs: the instruction-set path (never ENCODEC_KERNELS_AUTO here) and the
+ * number of OpenMP threads. The portable C path is the specification; a SIMD path computes
+ * every element with the same summation order but fused multiply-adds (and its own exp), so
+ * it agrees with the portable path to rounding, and with itself bit for bit whatever the
+ * chunking or thread count. */
+typedef struct ecl_exec {
+    encodec_kernels isa;
+    int n_threads;
+} ecl_exec;
+
+/* Whether a path is compiled in and the CPU (and OS) support it. */
+int ecl_isa_supported(encodec_kernels isa);
+/* The fastest supported path; ENCODEC_KERNELS in the environment may name another. */
+encodec_kernels ecl_isa_default(void);
+
 /* C[m][n] = (bias ? bias[m] : 0) + sum_k At[k*ldat + m] * B[k][n] for m < M, n < N, the sum
  * taken in increasing k for every element (so any tiling, chunking or thread count gives the
  * same bits). A is given transposed ([K][ldat]) so that both wide (whole-signal) and narrow
@@ -14,7 +31,7 @@
  * N contiguous floats, so that shifted or phase-split views of a signal serve as rows without
  * copying. OpenMP over tiles of C. */
 void ecl_k_gemm_rows(int M, int N, int K, const float *at, int ldat, const float *const *B,
-                     const float *bias, float *C, int ldc, int n_threads);
+                     const float *bias, float *C, int ldc, const ecl_exec *ex);
 
 /* at[c][r] = a[r][c] for a [rows][cols]. */
 void ecl_k_transpose(const float *a, int rows, int cols, float *at);
@@ -29,7 +46,7 @@ size_t ecl_k_conv1d_scratch_ptrs(int c_in, int kernel);
  * y: [c_out][t_out]. */
 void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, const float *w,
                   const float *bias, int c_out, int kernel, int stride, int dilation,
-                  float *y, int t_out, float *scratch, const float **ptrs, int n_threads);
+                  float *y, int t_out, float *scratch, const float **ptrs, const ecl_exec *ex);
 
 /* Weights of a transposed conv re-laid for the polyphase form: w_phase[r][i][q][o] =
  * w[i][o][r + q*stride] (zero where r + q*stride >= kernel), q < ecl_k_convtr_taps(). */
@@ -44,18 +61,16 @@ void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int 
  * scratch: c_out * n floats; ptrs: c_in * taps. */
 void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float *w_phase,
                     const float *bias, int c_out, int kernel, int stride, float *y, int y_stride,
-                    float *scratch, const float **ptrs, int n_threads);
+                    float *scratch, const float **ptrs, const ecl_exec *ex);
 
 /* One LSTM step for a batch-projected input: z = zx (precomputed W_ih x + b_ih + b_hh, [4H]) +
  * W_hh h, with W_hh given transposed ([H][4H]); gates i, f, g, o in PyTorch order; updates
- * h and c ([H]) in place. z_tmp: [4H]. */
+ * h and c ([H]) in place. z_tmp: [4H]; ptrs: H. */
 void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh_t, float *h, float *c,
-                     float *z_tmp, int n_threads);
+                     float *z_tmp, const float **ptrs, const ecl_exec *ex);
 
-/* In-place ELU with alpha: x > 0 ? x : alpha * (exp(x) - 1). */
-void ecl_k_elu(float *x, size_t n, float alpha);
-/* dst = ELU(src). */
-void ecl_k_elu_copy(const float *src, float *dst, size_t n, float alpha);
+/* dst = ELU(src) with alpha: x > 0 ? x : alpha * (exp(x) - 1); dst may equal src. */
+void ecl_k_elu(const float *src, float *dst, size_t n, float alpha, const ecl_exec *ex);
 
 /* GroupNorm with one group over x [channels][stride] (len columns used):
  * (x - mean) / sqrt(var + eps) * gamma[c] + beta[c], statistics accumulated in double. */

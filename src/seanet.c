@@ -80,7 +80,8 @@ typedef struct {
 
 struct ecl_seanet_stream {
     const encodec_model *m;
-    int decoder, n_layers, in_max, n_threads;
+    int decoder, n_layers, in_max;
+    ecl_exec ex;
     layer *layers;
     float *scratch;
     const float **ptrs;
@@ -172,7 +173,7 @@ static chunk sconv_emit(ecl_seanet_stream *s, sconv *sc, long padded_len)
     const float *x = sconv_col(sc, 0, sc->n_out * st);
     const int x_len = (n_new - 1) * st + sc->k_eff;
     ecl_k_conv1d(x, cv->c_in, x_len, sc->cap, cv->weight, cv->bias, cv->c_out, cv->kernel, st,
-                 cv->dilation, sc->out, n_new, s->scratch, s->ptrs, s->n_threads);
+                 cv->dilation, sc->out, n_new, s->scratch, s->ptrs, &s->ex);
     if (cv->norm_weight)
         ecl_k_group_norm1(sc->out, cv->c_out, n_new, n_new, cv->norm_weight, cv->norm_bias, 1e-5f);
     sc->n_out = n_avail;
@@ -278,7 +279,7 @@ static int sconvtr_compute(ecl_seanet_stream *s, sconvtr *tc, int n)
 {
     const ecl_conv *cv = tc->cv;
     ecl_k_convtr1d(tc->hist, cv->c_in, tc->cap, n, cv->weight, cv->bias, cv->c_out, cv->kernel,
-                   cv->stride, tc->full, tc->full_cap, s->scratch, s->ptrs, s->n_threads);
+                   cv->stride, tc->full, tc->full_cap, s->scratch, s->ptrs, &s->ex);
     tc->done += n;
     /* Keep the last taps-1 frames as history for the next call. */
     for (int i = 0; i < cv->c_in; i++) {
@@ -378,7 +379,8 @@ static void queue_append(float *q, int q_cap, int *q_len, chunk in)
 static void sres_branch_tail(ecl_seanet_stream *s, sres *r, chunk h)
 {
     for (int ch = 0; ch < h.c; ch++)
-        ecl_k_elu(h.d + (size_t)ch * h.stride, (size_t)h.n, s->m->cfg.elu_alpha);
+        ecl_k_elu(h.d + (size_t)ch * h.stride, h.d + (size_t)ch * h.stride, (size_t)h.n,
+                  s->m->cfg.elu_alpha, &s->ex);
     if (h.n > 0)
         queue_append(r->q_branch, r->q_cap, &r->n_branch, sconv_push(s, &r->conv2, h));
 }
@@ -404,8 +406,8 @@ static chunk sres_pair(sres *r, int c)
 static chunk sres_push(ecl_seanet_stream *s, sres *r, chunk in)
 {
     for (int ch = 0; ch < in.c; ch++)
-        ecl_k_elu_copy(in.d + (size_t)ch * in.stride, r->act + (size_t)ch * r->act_cap,
-                       (size_t)in.n, s->m->cfg.elu_alpha);
+        ecl_k_elu(in.d + (size_t)ch * in.stride, r->act + (size_t)ch * r->act_cap,
+                  (size_t)in.n, s->m->cfg.elu_alpha, &s->ex);
     chunk act = {r->act, in.c, in.n, r->act_cap};
     sres_branch_tail(s, r, sconv_push(s, &r->conv1, act));
     queue_append(r->q_skip, r->q_cap, &r->n_skip,
@@ -458,11 +460,11 @@ static chunk slstm_push(ecl_seanet_stream *s, slstm *l, chunk in)
             s->ptrs[k] = cur.d + (size_t)k * cur.stride;
         /* Input projections for the whole chunk at once; only h W_hh is sequential. */
         ecl_k_gemm_rows(rows, n, d, ls->w_ih[li], rows, s->ptrs, ls->bias[li], l->zx, l->cap,
-                        s->n_threads);
+                        &s->ex);
         for (int t = 0; t < n; t++) {
             for (int r = 0; r < rows; r++)
                 l->zcol[r] = l->zx[(size_t)r * l->cap + t];
-            ecl_k_lstm_step(d, l->zcol, ls->w_hh_t[li], h, c, l->ztmp, s->n_threads);
+            ecl_k_lstm_step(d, l->zcol, ls->w_hh_t[li], h, c, l->ztmp, s->ptrs, &s->ex);
             for (int k = 0; k < d; k++)
                 out[(size_t)k * l->cap + t] = h[k];
         }
@@ -536,7 +538,8 @@ int ecl_seanet_stream_create(const encodec_model *m, int decoder, int in_max,
     s->m = m;
     s->decoder = decoder;
     s->in_max = in_max;
-    s->n_threads = 1;
+    s->ex.n_threads = 1;
+    s->ex.isa = ecl_isa_default();
     const int max_layers = 4 + m->cfg.n_ratios * (2 + m->cfg.n_residual_layers);
     s->layers = calloc((size_t)max_layers, sizeof(layer));
     if (!s->layers) {
@@ -584,7 +587,12 @@ void ecl_seanet_stream_reset(ecl_seanet_stream *s)
 
 void ecl_seanet_stream_set_threads(ecl_seanet_stream *s, int n_threads)
 {
-    s->n_threads = n_threads;
+    s->ex.n_threads = n_threads;
+}
+
+void ecl_seanet_stream_set_kernels(ecl_seanet_stream *s, encodec_kernels isa)
+{
+    s->ex.isa = isa;
 }
 
 void ecl_seanet_stream_set_trace(ecl_seanet_stream *s, ecl_trace_fn fn, void *ctx)
@@ -605,7 +613,8 @@ static void run_from(ecl_seanet_stream *s, int first, chunk x, ecl_sink_fn sink,
         case LAYER_LSTM: x = slstm_push(s, &l->u.lstm, x); break;
         case LAYER_ELU:
             for (int ch = 0; ch < x.c; ch++)
-                ecl_k_elu(x.d + (size_t)ch * x.stride, (size_t)x.n, s->m->cfg.elu_alpha);
+                ecl_k_elu(x.d + (size_t)ch * x.stride, x.d + (size_t)ch * x.stride,
+                          (size_t)x.n, s->m->cfg.elu_alpha, &s->ex);
             break;
         }
         if (s->trace && x.n > 0)

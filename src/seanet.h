@@ -22,6 +22,8 @@ int ecl_seanet_stream_create(const encodec_model *m, int decoder, int in_max,
 void ecl_seanet_stream_free(ecl_seanet_stream *s);
 void ecl_seanet_stream_reset(ecl_seanet_stream *s);
 void ecl_seanet_stream_set_threads(ecl_seanet_stream *s, int n_threads);
+/* isa: a supported path (see ecl_isa_supported), not ENCODEC_KERNELS_AUTO. */
+void ecl_seanet_stream_set_kernels(ecl_seanet_stream *s, encodec_kernels isa);
 void ecl_seanet_stream_set_trace(ecl_seanet_stream *s, ecl_trace_fn fn, void *ctx);
 void ecl_seanet_stream_push(ecl_seanet_stream *s, const float *x, int channels, int n, int stride,
                             ecl_sink_fn sink, void *sink_ctx);

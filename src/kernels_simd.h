@@ -1,0 +1,218 @@
+/* The SIMD kernels, written once over a small vector vocabulary. Each ISA file (built with its
+ * own compiler flags) defines the vocabulary and includes this file:
+ *
+ *   VEC, VECI             float / int32 vector types, VW floats each
+ *   V_LOADU V_STOREU V_SET1 V_ZERO V_ADD V_SUB V_MUL V_FMA(a, b, c) = a*b + c
+ *   V_MAX V_FLOOR V_SELECT_POS(x, y) = x > 0 ? x : y (per lane)
+ *   V_POW2I(n)            2^n for an integer-valued float vector n in [-126, 127]
+ *   MV_WIDE NR_WIDE       wide tile: MV_WIDE vectors of rows x NR_WIDE columns (batch)
+ *   MV_TALL NR_TALL       tall tile for narrow products (frame-by-frame streaming)
+ *   ISA_SUFFIX            suffix of the exported names (_avx2, _avx512, _neon)
+ *
+ * The matrix product computes every element of C as in the portable kernel: the bias (or 0)
+ * then one fused multiply-add per k in increasing k. Blocking only splits that chain at
+ * points where the float accumulator is stored to C and loaded back, which is exact, so the
+ * bits of an element depend neither on tile shapes nor on chunking nor on the thread count. */
+#include <math.h>
+#include <stddef.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels_isa.h"
+
+#define ECL_CAT_(a, b) a##b
+#define ECL_CAT(a, b) ECL_CAT_(a, b)
+#define SIMD_FN(name) ECL_CAT(name, ISA_SUFFIX)
+
+#define MV_MAX (MV_WIDE > MV_TALL ? MV_WIDE : MV_TALL)
+#define NR_MAX (NR_WIDE > NR_TALL ? NR_WIDE : NR_TALL)
+#define KC 256 /* k per block: the A panel (KC x tile rows) stays in L1 */
+#define NC_TILES 32 /* column tiles per block: the B block (KC x NC) stays in L2 */
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* Rows m0 .. m0 + mv*VW, columns n0 .. n0 + nb of C, k in [k0, k1); first: start from the
+ * bias (else continue from the partial sums in C). */
+static ALWAYS_INLINE void tile(const int mv, const int nb, int k0, int k1, const float *at,
+                               int ldat, const float *const *B, int n0, const float *bias,
+                               int m0, float *C, int ldc, int first)
+{
+    VEC acc[MV_MAX][NR_MAX];
+    float tmp[NR_MAX][MV_MAX * VW];
+    if (first) {
+#pragma GCC unroll 16
+        for (int v = 0; v < mv; v++) {
+            const VEC b0 = bias ? V_LOADU(bias + m0 + v * VW) : V_ZERO();
+#pragma GCC unroll 16
+            for (int c = 0; c < nb; c++)
+                acc[v][c] = b0;
+        }
+    } else {
+        for (int c = 0; c < nb; c++)
+            for (int r = 0; r < mv * VW; r++)
+                tmp[c][r] = C[(size_t)(m0 + r) * ldc + n0 + c];
+#pragma GCC unroll 16
+        for (int v = 0; v < mv; v++)
+#pragma GCC unroll 16
+            for (int c = 0; c < nb; c++)
+                acc[v][c] = V_LOADU(&tmp[c][v * VW]);
+    }
+    for (int k = k0; k < k1; k++) {
+        const float *a = at + (size_t)k * ldat + m0;
+        const float *b = B[k] + n0;
+        VEC av[MV_MAX];
+#pragma GCC unroll 16
+        for (int v = 0; v < mv; v++)
+            av[v] = V_LOADU(a + v * VW);
+#pragma GCC unroll 16
+        for (int c = 0; c < nb; c++) {
+            const VEC bc = V_SET1(b[c]);
+#pragma GCC unroll 16
+            for (int v = 0; v < mv; v++)
+                acc[v][c] = V_FMA(av[v], bc, acc[v][c]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int v = 0; v < mv; v++)
+#pragma GCC unroll 16
+        for (int c = 0; c < nb; c++)
+            V_STOREU(&tmp[c][v * VW], acc[v][c]);
+    for (int c = 0; c < nb; c++)
+        for (int r = 0; r < mv * VW; r++)
+            C[(size_t)(m0 + r) * ldc + n0 + c] = tmp[c][r];
+}
+
+/* Rows that do not fill a vector: the same chain, one element at a time. */
+static void rows_scalar(int m0, int m1, int n0, int nb, int k0, int k1, const float *at,
+                        int ldat, const float *const *B, const float *bias, float *C, int ldc,
+                        int first)
+{
+    for (int m = m0; m < m1; m++)
+        for (int n = n0; n < n0 + nb; n++) {
+            float *out = &C[(size_t)m * ldc + n];
+            float acc = first ? (bias ? bias[m] : 0.0f) : *out;
+            for (int k = k0; k < k1; k++)
+                acc = fmaf(at[(size_t)k * ldat + m], B[k][n], acc);
+            *out = acc;
+        }
+}
+
+#define TILE_CASE(MVC, NBC)                                                                  \
+    case NBC:                                                                                \
+        if (NBC <= NR_MAX)                                                                   \
+            tile(MVC, NBC, k0, k1, at, ldat, B, n0, bias, m0, C, ldc, first);                \
+        break;
+#define TILE_NB_SWITCH(MVC)                                                                  \
+    switch (nb) {                                                                            \
+        TILE_CASE(MVC, 1) TILE_CASE(MVC, 2) TILE_CASE(MVC, 3) TILE_CASE(MVC, 4)               \
+        TILE_CASE(MVC, 5) TILE_CASE(MVC, 6) TILE_CASE(MVC, 7) TILE_CASE(MVC, 8)               \
+        TILE_CASE(MVC, 9) TILE_CASE(MVC, 10) TILE_CASE(MVC, 11) TILE_CASE(MVC, 12)            \
+    }
+#define TILE_MV_CASE(MVC)                                                                    \
+    case MVC:                                                                                \
+        if (MVC <= MV_MAX)                                                                   \
+            TILE_NB_SWITCH(MVC)                                                              \
+        break;
+
+/* A tile with run-time shape: calls the instance unrolled for that shape. */
+static void tile_any(int mv, int nb, int k0, int k1, const float *at, int ldat,
+                     const float *const *B, int n0, const float *bias, int m0, float *C, int ldc,
+                     int first)
+{
+    switch (mv) {
+        TILE_MV_CASE(1) TILE_MV_CASE(2) TILE_MV_CASE(3) TILE_MV_CASE(4)
+        TILE_MV_CASE(5) TILE_MV_CASE(6) TILE_MV_CASE(7) TILE_MV_CASE(8)
+    }
+}
+
+void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const float *at, int ldat,
+                              const float *const *B, const float *bias, float *C, int ldc,
+                              int n_threads)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    /* Narrow products (a frame at a time) get tall tiles to keep enough sums in flight. */
+    const int tall = N <= NR_TALL;
+    const int mv_full = tall ? MV_TALL : MV_WIDE, nr = tall ? NR_TALL : NR_WIDE;
+    const int rows_per_tile = mv_full * VW;
+    const int row_tiles = (M + rows_per_tile - 1) / rows_per_tile;
+    const int col_tiles = (N + nr - 1) / nr;
+    const int nc_blocks = (col_tiles + NC_TILES - 1) / NC_TILES;
+    const long items = (long)nc_blocks * row_tiles;
+    const double work = (double)M * N * (K > 0 ? K : 1);
+    (void)n_threads;
+    (void)work;
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1 && work > 2e5)
+    {
+        long i0 = 0, i1 = items;
+#ifdef _OPENMP
+        const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        i0 = items * id / nt;
+        i1 = items * (id + 1) / nt;
+#endif
+        /* Consecutive items share a column block (the B block stays in cache). */
+        for (long item = i0; item < i1; item++) {
+            const int ncb = (int)(item / row_tiles), rt = (int)(item % row_tiles);
+            const int m0 = rt * rows_per_tile;
+            const int m_end = M - m0 < rows_per_tile ? M : m0 + rows_per_tile;
+            const int mv = (m_end - m0) / VW, m_vec_end = m0 + mv * VW;
+            const int ct0 = ncb * NC_TILES;
+            const int ct1 = ct0 + NC_TILES < col_tiles ? ct0 + NC_TILES : col_tiles;
+            int k0 = 0;
+            do {
+                const int k1 = K - k0 > KC ? k0 + KC : K;
+                for (int ct = ct0; ct < ct1; ct++) {
+                    const int n0 = ct * nr, nb = N - n0 < nr ? N - n0 : nr;
+                    if (mv > 0)
+                        tile_any(mv, nb, k0, k1, at, ldat, B, n0, bias, m0, C, ldc, k0 == 0);
+                    if (m_vec_end < m_end)
+                        rows_scalar(m_vec_end, m_end, n0, nb, k0, k1, at, ldat, B, bias, C, ldc,
+                                    k0 == 0);
+                }
+                k0 = k1;
+            } while (k0 < K);
+        }
+    }
+}
+
+/* exp(x) for x <= 0 (Cephes' single-precision reduction and polynomial). */
+static ALWAYS_INLINE VEC exp_nonpositive(VEC x)
+{
+    x = V_MAX(x, V_SET1(-87.0f));
+    const VEC n = V_FLOOR(V_FMA(x, V_SET1(1.44269504088896341f), V_SET1(0.5f)));
+    VEC r = V_FMA(n, V_SET1(-0.693359375f), x);
+    r = V_FMA(n, V_SET1(2.12194440e-4f), r);
+    VEC p = V_SET1(1.9875691500e-4f);
+    p = V_FMA(p, r, V_SET1(1.3981999507e-3f));
+    p = V_FMA(p, r, V_SET1(8.3334519073e-3f));
+    p = V_FMA(p, r, V_SET1(4.1665795894e-2f));
+    p = V_FMA(p, r, V_SET1(1.6666665459e-1f));
+    p = V_FMA(p, r, V_SET1(5.0000001201e-1f));
+    p = V_FMA(p, V_MUL(r, r), V_ADD(r, V_SET1(1.0f)));
+    return V_MUL(p, V_POW2I(n));
+}
+
+static ALWAYS_INLINE VEC elu_vec(VEC x, VEC alpha)
+{
+    return V_SELECT_POS(x, V_MUL(alpha, V_SUB(exp_nonpositive(x), V_SET1(1.0f))));
+}
+
+void SIMD_FN(ecl_k_elu)(const float *src, float *dst, size_t n, float alpha)
+{
+    const VEC va = V_SET1(alpha);
+    size_t i = 0;
+    for (; i + VW <= n; i += VW)
+        V_STOREU(dst + i, elu_vec(V_LOADU(src + i), va));
+    if (i < n) {
+        /* The tail goes through the same vector code, so that an element's value does not
+         * depend on where a chunk boundary fell. */
+        float tail[VW] = {0};
+        for (size_t j = i; j < n; j++)
+            tail[j - i] = src[j];
+        V_STOREU(tail, elu_vec(V_LOADU(tail), va));
+        for (size_t j = i; j < n; j++)
+            dst[j] = tail[j - i];
+    }
+}

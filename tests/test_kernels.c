@@ -1,0 +1,259 @@
+/* The kernel paths against each other (issue: SIMD kernels checked against the portable one).
+ * For every SIMD path this build and CPU have, on random shapes including odd sizes, vector
+ * tails, one column, one k and k across block edges:
+ *   - the matrix product agrees with the portable path within the float error bound of a
+ *     K-term dot product (the paths differ only by fused multiply-adds);
+ *   - the product computed in column pieces of random widths, or with 1..3 threads, equals the
+ *     whole product bit for bit (what makes streaming equal whole-signal processing);
+ *   - ELU agrees with the portable path within 1e-6 and gives the same bits whatever the
+ *     piece boundaries;
+ * and the public path selection reports and refuses paths correctly. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (2.0 / 16777216.0) - 1.0);
+}
+
+typedef struct {
+    int M, N, K;
+    float *at, *b, *bias, *c;
+    const float **rows;
+} problem;
+
+static problem make_problem(int M, int N, int K, int with_bias)
+{
+    problem p = {M, N, K, NULL, NULL, NULL, NULL, NULL};
+    p.at = malloc(sizeof(float) * (size_t)K * M);
+    p.b = malloc(sizeof(float) * (size_t)K * N);
+    p.bias = with_bias ? malloc(sizeof(float) * (size_t)M) : NULL;
+    p.c = malloc(sizeof(float) * (size_t)M * N);
+    p.rows = malloc(sizeof(*p.rows) * (size_t)K);
+    assert_non_null(p.at);
+    assert_non_null(p.b);
+    assert_non_null(p.c);
+    assert_non_null(p.rows);
+    for (size_t i = 0; i < (size_t)K * M; i++)
+        p.at[i] = frand();
+    for (size_t i = 0; i < (size_t)K * N; i++)
+        p.b[i] = frand();
+    for (int i = 0; with_bias && i < M; i++)
+        p.bias[i] = frand();
+    for (int k = 0; k < K; k++)
+        p.rows[k] = p.b + (size_t)k * N;
+    return p;
+}
+
+static void free_problem(problem *p)
+{
+    free(p->at);
+    free(p->b);
+    free(p->bias);
+    free(p->c);
+    free((void *)p->rows);
+}
+
+static void run(problem *p, encodec_kernels isa, int threads, float *out)
+{
+    const ecl_exec ex = {isa, threads};
+    ecl_k_gemm_rows(p->M, p->N, p->K, p->at, p->M, p->rows, p->bias, out, p->N, &ex);
+}
+
+/* Same product in column pieces of random widths: offset row pointers and output columns. */
+static void run_in_pieces(problem *p, encodec_kernels isa, float *out)
+{
+    const float **shifted = malloc(sizeof(*shifted) * (size_t)p->K);
+    float *piece = malloc(sizeof(float) * (size_t)p->M * p->N);
+    assert_non_null(shifted);
+    assert_non_null(piece);
+    const ecl_exec ex = {isa, 1};
+    for (int n0 = 0; n0 < p->N;) {
+        const int w = 1 + (int)((frand() + 1.0f) * 0.5f * 9.0f);
+        const int nb = n0 + w > p->N ? p->N - n0 : w;
+        for (int k = 0; k < p->K; k++)
+            shifted[k] = p->rows[k] + n0;
+        ecl_k_gemm_rows(p->M, nb, p->K, p->at, p->M, shifted, p->bias, piece, nb, &ex);
+        for (int m = 0; m < p->M; m++)
+            memcpy(out + (size_t)m * p->N + n0, piece + (size_t)m * nb, sizeof(float) * nb);
+        n0 += nb;
+    }
+    free((void *)shifted);
+    free(piece);
+}
+
+static void check_isa_gemm(encodec_kernels isa)
+{
+    static const int Ms[] = {1, 7, 8, 15, 16, 17, 33, 48, 97, 130};
+    static const int Ns[] = {1, 2, 3, 5, 6, 7, 13, 64, 193, 400};
+    static const int Ks[] = {1, 3, 17, 255, 256, 257, 600};
+    int cases = 0;
+    for (size_t mi = 0; mi < sizeof Ms / sizeof *Ms; mi++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++) {
+            /* Every M x N pair, with a K (and bias or not) chosen by the case number. */
+            const int K = Ks[(mi * 3 + ni) % (sizeof Ks / sizeof *Ks)];
+            problem p = make_problem(Ms[mi], Ns[ni], K, (int)((mi + ni) & 1));
+            const size_t n = (size_t)p.M * p.N;
+            float *ref = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+            float *alt = malloc(sizeof(float) * n);
+            assert_non_null(ref);
+            assert_non_null(got);
+            assert_non_null(alt);
+            run(&p, ENCODEC_KERNELS_PORTABLE, 1, ref);
+            run(&p, isa, 1, got);
+            for (int m = 0; m < p.M; m++)
+                for (int c = 0; c < p.N; c++) {
+                    double mag = p.bias ? fabs(p.bias[m]) : 0.0;
+                    for (int k = 0; k < K; k++)
+                        mag += fabs((double)p.at[(size_t)k * p.M + m] * p.rows[k][c]);
+                    const double tol = (K + 2) * 1.2e-7 * mag + 1e-30;
+                    const double err = fabs((double)got[(size_t)m * p.N + c] - ref[(size_t)m * p.N + c]);
+                    if (!(err <= tol))
+                        fail_msg("%s M=%d N=%d K=%d (%d,%d): %.9g vs portable %.9g (tol %.3g)",
+                                 encodec_kernels_name(isa), p.M, p.N, K, m, c,
+                                 got[(size_t)m * p.N + c], ref[(size_t)m * p.N + c], tol);
+                }
+            run_in_pieces(&p, isa, alt);
+            assert_memory_equal(alt, got, sizeof(float) * n);
+            for (int threads = 2; threads <= 3; threads++) {
+                run(&p, isa, threads, alt);
+                assert_memory_equal(alt, got, sizeof(float) * n);
+            }
+            free(ref);
+            free(got);
+            free(alt);
+            free_problem(&p);
+            cases++;
+        }
+    assert_int_equal(cases, 100);
+}
+
+static void check_isa_elu(encodec_kernels isa)
+{
+    enum { N = 1000 };
+    float x[N], ref[N], got[N], pieces[N];
+    for (int i = 0; i < N; i++)
+        x[i] = (i % 10 == 0) ? 0.0f : frand() * (i % 3 == 0 ? 100.0f : 4.0f);
+    x[1] = -1e-30f;
+    x[2] = -87.5f;
+    x[3] = -1000.0f;
+    const ecl_exec port = {ENCODEC_KERNELS_PORTABLE, 1}, ex = {isa, 1};
+    ecl_k_elu(x, ref, N, 1.0f, &port);
+    ecl_k_elu(x, got, N, 1.0f, &ex);
+    for (int i = 0; i < N; i++)
+        if (!(fabsf(got[i] - ref[i]) <= 1e-6f))
+            fail_msg("%s elu(%.9g) = %.9g, portable %.9g", encodec_kernels_name(isa), x[i],
+                     got[i], ref[i]);
+    for (int i0 = 0; i0 < N;) {
+        const int w = 1 + (int)((frand() + 1.0f) * 0.5f * 20.0f);
+        const int n = i0 + w > N ? N - i0 : w;
+        ecl_k_elu(x + i0, pieces + i0, (size_t)n, 1.0f, &ex);
+        i0 += n;
+    }
+    assert_memory_equal(pieces, got, sizeof got);
+    /* In place equals out of place. */
+    ecl_k_elu(x, x, N, 1.0f, &ex);
+    assert_memory_equal(x, got, sizeof got);
+}
+
+static int simd_paths(encodec_kernels *out)
+{
+    int n = 0;
+    for (int isa = ENCODEC_KERNELS_AVX2; isa <= ENCODEC_KERNELS_NEON; isa++)
+        if (ecl_isa_supported((encodec_kernels)isa))
+            out[n++] = (encodec_kernels)isa;
+    return n;
+}
+
+static void test_simd_gemm_matches_portable(void **state)
+{
+    (void)state;
+    encodec_kernels paths[4];
+    const int n = simd_paths(paths);
+    for (int i = 0; i < n; i++)
+        check_isa_gemm(paths[i]);
+    /* The portable path against itself in pieces and threads. */
+    check_isa_gemm(ENCODEC_KERNELS_PORTABLE);
+}
+
+static void test_simd_elu_matches_portable(void **state)
+{
+    (void)state;
+    encodec_kernels paths[4];
+    const int n = simd_paths(paths);
+    for (int i = 0; i < n; i++)
+        check_isa_elu(paths[i]);
+    check_isa_elu(ENCODEC_KERNELS_PORTABLE);
+}
+
+static void test_path_selection(void **state)
+{
+    (void)state;
+    assert_string_equal(encodec_kernels_name(ENCODEC_KERNELS_PORTABLE), "portable");
+    assert_null(encodec_kernels_name((encodec_kernels)99));
+    assert_true(encodec_kernels_supported(ENCODEC_KERNELS_AUTO));
+    assert_true(encodec_kernels_supported(ENCODEC_KERNELS_PORTABLE));
+    assert_false(encodec_kernels_supported((encodec_kernels)-1));
+
+    char *path = tu_data_path("tiny24.safetensors");
+    encodec_model *m = NULL;
+    assert_int_equal(encodec_model_load_file(path, &m, NULL, 0), ENCODEC_OK);
+    free(path);
+    encodec_encoder *e;
+    encodec_decoder *d;
+    assert_int_equal(encodec_encoder_create(m, &e), ENCODEC_OK);
+    assert_int_equal(encodec_decoder_create(m, &d), ENCODEC_OK);
+    /* AUTO resolves to a concrete supported path. */
+    const encodec_kernels best = encodec_encoder_kernels(e);
+    assert_int_not_equal(best, ENCODEC_KERNELS_AUTO);
+    assert_true(encodec_kernels_supported(best));
+    assert_int_equal(encodec_decoder_kernels(d), best);
+    for (int isa = ENCODEC_KERNELS_PORTABLE; isa <= ENCODEC_KERNELS_NEON; isa++) {
+        const int want = encodec_kernels_supported((encodec_kernels)isa) ? ENCODEC_OK
+                                                                          : ENCODEC_EUNSUPPORTED;
+        assert_int_equal(encodec_encoder_set_kernels(e, (encodec_kernels)isa), want);
+        assert_int_equal(encodec_decoder_set_kernels(d, (encodec_kernels)isa), want);
+        if (want == ENCODEC_OK) {
+            assert_int_equal(encodec_encoder_kernels(e), isa);
+            assert_int_equal(encodec_decoder_kernels(d), isa);
+        }
+    }
+    assert_int_equal(encodec_encoder_set_kernels(e, (encodec_kernels)7), ENCODEC_EINVAL);
+    assert_int_equal(encodec_decoder_set_kernels(d, (encodec_kernels)-3), ENCODEC_EINVAL);
+    assert_int_equal(encodec_encoder_set_kernels(NULL, ENCODEC_KERNELS_AUTO), ENCODEC_EINVAL);
+    assert_int_equal(encodec_decoder_set_kernels(NULL, ENCODEC_KERNELS_AUTO), ENCODEC_EINVAL);
+    assert_int_equal(encodec_encoder_set_kernels(e, ENCODEC_KERNELS_AUTO), ENCODEC_OK);
+    assert_int_equal(encodec_encoder_kernels(e), best);
+
+    /* Not in the middle of a stream. */
+    float pcm[1000] = {0};
+    int32_t codes[64 * 32];
+    size_t frames;
+    assert_int_equal(encodec_encoder_push(e, pcm, 1000, codes, NULL, 64, &frames), ENCODEC_OK);
+    assert_int_equal(encodec_encoder_set_kernels(e, ENCODEC_KERNELS_PORTABLE), ENCODEC_ESTATE);
+    assert_int_equal(encodec_encoder_reset(e), ENCODEC_OK);
+    assert_int_equal(encodec_encoder_set_kernels(e, ENCODEC_KERNELS_PORTABLE), ENCODEC_OK);
+    encodec_encoder_free(e);
+    encodec_decoder_free(d);
+    encodec_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_simd_gemm_matches_portable),
+        cmocka_unit_test(test_simd_elu_matches_portable),
+        cmocka_unit_test(test_path_selection),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
