@@ -24,6 +24,8 @@ struct encodec_encoder {
     int seg_len, seg_stride; /* segmented models, else 0 */
     float *planar;       /* [channels][in_max]: input chunk, or the current segment */
     float *normalized;   /* [channels][seg_len]: segment divided by its scale */
+    float *rvq_scratch;
+    const float **rvq_ptrs;
     size_t startup;
     /* stream state */
     int flushed, seg_fill;
@@ -96,8 +98,10 @@ static void encoder_sink(void *ctx, const float *x, int channels, int n, int str
 {
     encodec_encoder *e = ctx;
     (void)channels;
+    const ecl_exec ex = {e->kernels, e->n_threads};
     ecl_rvq_encode(e->model, x, n, stride, e->n_codebooks,
-                   e->out_codes + e->out_frames * (size_t)e->n_codebooks);
+                   e->out_codes + e->out_frames * (size_t)e->n_codebooks, e->rvq_scratch,
+                   e->rvq_ptrs, &ex);
     if (e->out_scales)
         for (int t = 0; t < n; t++)
             e->out_scales[e->out_frames + (size_t)t] = e->cur_scale;
@@ -126,7 +130,9 @@ int encodec_encoder_create(const encodec_model *model, encodec_encoder **encoder
     e->planar = ecl_calloc((size_t)c->channels * e->in_max, sizeof(float));
     if (e->seg_len)
         e->normalized = ecl_calloc((size_t)c->channels * e->seg_len, sizeof(float));
-    if (!err && (!e->planar || (e->seg_len && !e->normalized)))
+    e->rvq_scratch = ecl_calloc(ecl_rvq_scratch_floats(model), sizeof(float));
+    e->rvq_ptrs = (const float **)ecl_calloc(ecl_rvq_scratch_ptrs(model), sizeof(float *));
+    if (!err && (!e->planar || (e->seg_len && !e->normalized) || !e->rvq_scratch || !e->rvq_ptrs))
         err = ENCODEC_ENOMEM;
     if (err) {
         encodec_encoder_free(e);
@@ -160,6 +166,8 @@ void encodec_encoder_free(encodec_encoder *encoder)
     ecl_seanet_stream_free(encoder->net);
     ecl_free(encoder->planar);
     ecl_free(encoder->normalized);
+    ecl_free(encoder->rvq_scratch);
+    ecl_free((void *)encoder->rvq_ptrs);
     free(encoder);
 }
 
@@ -259,7 +267,9 @@ size_t encodec_encoder_state_size(const encodec_encoder *encoder)
         return 0;
     const size_t ch = (size_t)encoder->model->cfg.channels;
     return sizeof *encoder + ecl_seanet_stream_state_bytes(encoder->net) +
-           sizeof(float) * ch * ((size_t)encoder->in_max + (size_t)encoder->seg_len);
+           sizeof(float) * ch * ((size_t)encoder->in_max + (size_t)encoder->seg_len) +
+           sizeof(float) * ecl_rvq_scratch_floats(encoder->model) +
+           sizeof(float *) * ecl_rvq_scratch_ptrs(encoder->model);
 }
 
 /* Float32 pairwise sum (blocks of 8 lanes, halving above 128 values): the reduction order

@@ -99,9 +99,12 @@ static void rows_scalar(int m0, int m1, int n0, int nb, int k0, int k1, const fl
         }
 }
 
+/* Only the shapes the two tile families can produce are instantiated. */
+#define TILE_SHAPE_USED(MVC, NBC)                                                            \
+    (((MVC) <= MV_WIDE && (NBC) <= NR_WIDE) || ((MVC) <= MV_TALL && (NBC) <= NR_TALL))
 #define TILE_CASE(MVC, NBC)                                                                  \
     case NBC:                                                                                \
-        if (NBC <= NR_MAX)                                                                   \
+        if (TILE_SHAPE_USED(MVC, NBC))                                                       \
             tile(MVC, NBC, k0, k1, at, ldat, B, n0, bias, m0, C, ldc, first);                \
         break;
 #define TILE_NB_SWITCH(MVC)                                                                  \

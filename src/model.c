@@ -545,25 +545,30 @@ static int bind_quantizer(loader *ld)
     const int64_t eshape[2] = {c->bins, c->dimension}, ishape[1] = {1};
     char name[128];
     int err;
-    m->codebooks = model_alloc(m, (size_t)c->n_q * c->bins * c->dimension);
+    m->codebooks_t = model_alloc(m, (size_t)c->n_q * c->bins * c->dimension);
     m->codebook_norms = model_alloc(m, (size_t)c->n_q * c->bins);
-    if (!m->codebooks || !m->codebook_norms)
+    float *book = ecl_calloc((size_t)c->bins * c->dimension, sizeof(float));
+    if (!m->codebooks_t || !m->codebook_norms || !book) {
+        ecl_free(book);
         return alloc_fail(ld);
-    for (int q = 0; q < c->n_q; q++) {
-        float *book = m->codebooks + (size_t)q * c->bins * c->dimension;
+    }
+    err = ENCODEC_OK;
+    for (int q = 0; q < c->n_q && !err; q++) {
         snprintf(name, sizeof name, "quantizer.vq.layers.%d._codebook.embed", q);
         if ((err = load_tensor(ld, name, 2, eshape, book)))
-            return err;
+            break;
         /* An uninitialised codebook would make the reference run k-means: refuse it. */
         snprintf(name, sizeof name, "quantizer.vq.layers.%d._codebook.inited", q);
         if (ecl_safetensors_find(ld->st, name)) {
             float inited;
             if ((err = load_tensor(ld, name, 1, ishape, &inited)))
-                return err;
-            if (inited != 1.0f)
-                return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_VALUE,
-                                "%s: tensor %s is not 1 (codebook never initialised)",
-                                ld->source, name);
+                break;
+            if (inited != 1.0f) {
+                err = ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_VALUE,
+                               "%s: tensor %s is not 1 (codebook never initialised)",
+                               ld->source, name);
+                break;
+            }
         }
         for (int j = 0; j < c->bins; j++) {
             const float *e = book + (size_t)j * c->dimension;
@@ -572,8 +577,11 @@ static int bind_quantizer(loader *ld)
                 s += e[d] * e[d];
             m->codebook_norms[(size_t)q * c->bins + j] = s;
         }
+        ecl_k_transpose(book, c->bins, c->dimension,
+                        m->codebooks_t + (size_t)q * c->bins * c->dimension);
     }
-    return ENCODEC_OK;
+    ecl_free(book);
+    return err;
 }
 
 static int load_buffer(const uint8_t *data, size_t size, const char *source,

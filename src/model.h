@@ -60,7 +60,7 @@ typedef struct {
 struct encodec_model {
     ecl_config cfg;
     ecl_seanet encoder, decoder;
-    float *codebooks;       /* [n_q][bins][dimension] */
+    float *codebooks_t;     /* [n_q][dimension][bins]: codewords as columns */
     float *codebook_norms;  /* [n_q][bins]: |e|^2 */
     struct ecl_lm *lm;      /* attached entropy-coding LM (lm.h), or NULL */
     void **allocations;     /* everything above but the LM, freed together */

@@ -1,45 +1,63 @@
 /* Residual vector quantizer. The distance is evaluated as the reference does,
  * (|r|^2 - 2 r.e) + |e|^2 in float32, keeping the first index of the minimum, which keeps
- * near-ties resolved the same way as often as float round-off allows. */
+ * near-ties resolved the same way as often as float round-off allows. The dot products of a
+ * block of frames with every codeword are one matrix product (codewords as columns of the
+ * transposed codebook), summed over the dimension in increasing order. */
 #include "rvq.h"
 
 #include <float.h>
 
-#define ECL_RVQ_MAX_DIM 1024
+#define RVQ_BLOCK 32 /* frames per matrix product */
+
+size_t ecl_rvq_scratch_floats(const encodec_model *m)
+{
+    return (size_t)RVQ_BLOCK * (2 * (size_t)m->cfg.dimension + (size_t)m->cfg.bins);
+}
+
+size_t ecl_rvq_scratch_ptrs(const encodec_model *m) { return (size_t)m->cfg.dimension; }
 
 void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, int stride,
-                    int n_codebooks, int32_t *codes)
+                    int n_codebooks, int32_t *codes, float *scratch, const float **ptrs,
+                    const ecl_exec *ex)
 {
     const int dim = m->cfg.dimension, bins = m->cfg.bins;
-    float r[ECL_RVQ_MAX_DIM], r2[ECL_RVQ_MAX_DIM];
-    for (int t = 0; t < n_frames; t++) {
+    float *r = scratch;                              /* [dim][RVQ_BLOCK] residuals */
+    float *r2 = r + (size_t)dim * RVQ_BLOCK;         /* [dim][RVQ_BLOCK] 2 r */
+    float *dots = r2 + (size_t)dim * RVQ_BLOCK;      /* [bins][n]: 2 r.e */
+    for (int d = 0; d < dim; d++)
+        ptrs[d] = r2 + (size_t)d * RVQ_BLOCK;
+    for (int t0 = 0; t0 < n_frames; t0 += RVQ_BLOCK) {
+        const int n = n_frames - t0 < RVQ_BLOCK ? n_frames - t0 : RVQ_BLOCK;
         for (int d = 0; d < dim; d++)
-            r[d] = latent[(size_t)d * stride + t];
+            for (int t = 0; t < n; t++)
+                r[(size_t)d * RVQ_BLOCK + t] = latent[(size_t)d * stride + t0 + t];
         for (int q = 0; q < n_codebooks; q++) {
-            const float *book = m->codebooks + (size_t)q * bins * dim;
+            const float *book_t = m->codebooks_t + (size_t)q * bins * dim;
             const float *norms = m->codebook_norms + (size_t)q * bins;
-            float rr = 0.0f;
-            for (int d = 0; d < dim; d++) {
-                rr += r[d] * r[d];
-                r2[d] = 2.0f * r[d];
-            }
-            int best = 0;
-            float best_score = -FLT_MAX;
-            for (int j = 0; j < bins; j++) {
-                const float *e = book + (size_t)j * dim;
-                float dot = 0.0f;
-                for (int d = 0; d < dim; d++)
-                    dot += r2[d] * e[d];
-                const float score = -((rr - dot) + norms[j]);
-                if (score > best_score) {
-                    best_score = score;
-                    best = j;
-                }
-            }
-            codes[(size_t)t * n_codebooks + q] = best;
-            const float *e = book + (size_t)best * dim;
+            float rr[RVQ_BLOCK] = {0}, best_score[RVQ_BLOCK];
+            int best[RVQ_BLOCK] = {0};
             for (int d = 0; d < dim; d++)
-                r[d] = r[d] - e[d];
+                for (int t = 0; t < n; t++) {
+                    const float x = r[(size_t)d * RVQ_BLOCK + t];
+                    rr[t] += x * x;
+                    r2[(size_t)d * RVQ_BLOCK + t] = 2.0f * x;
+                }
+            ecl_k_gemm_rows(bins, n, dim, book_t, bins, ptrs, NULL, dots, n, ex);
+            for (int t = 0; t < n; t++)
+                best_score[t] = -FLT_MAX;
+            for (int j = 0; j < bins; j++)
+                for (int t = 0; t < n; t++) {
+                    const float score = -((rr[t] - dots[(size_t)j * n + t]) + norms[j]);
+                    if (score > best_score[t]) {
+                        best_score[t] = score;
+                        best[t] = j;
+                    }
+                }
+            for (int t = 0; t < n; t++)
+                codes[(size_t)(t0 + t) * n_codebooks + q] = best[t];
+            for (int d = 0; d < dim; d++)
+                for (int t = 0; t < n; t++)
+                    r[(size_t)d * RVQ_BLOCK + t] -= book_t[(size_t)d * bins + best[t]];
         }
     }
 }
@@ -53,7 +71,7 @@ void ecl_rvq_decode(const encodec_model *m, const int32_t *codes, int n_frames,
             float acc = 0.0f;
             for (int q = 0; q < n_codebooks; q++) {
                 const int32_t c = codes[(size_t)t * n_codebooks + q];
-                acc += m->codebooks[((size_t)q * bins + c) * dim + d];
+                acc += m->codebooks_t[((size_t)q * dim + d) * bins + c];
             }
             latent[(size_t)d * stride + t] = acc;
         }

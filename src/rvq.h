@@ -5,11 +5,17 @@
 
 #include <stdint.h>
 
+#include "kernels.h"
 #include "model.h"
+
+/* Scratch (floats, row pointers) that ecl_rvq_encode needs, whatever the number of frames. */
+size_t ecl_rvq_scratch_floats(const encodec_model *m);
+size_t ecl_rvq_scratch_ptrs(const encodec_model *m);
 
 /* latent [dim][stride] (n_frames columns) -> codes frame-major [n_frames][n_codebooks]. */
 void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, int stride,
-                    int n_codebooks, int32_t *codes);
+                    int n_codebooks, int32_t *codes, float *scratch, const float **ptrs,
+                    const ecl_exec *ex);
 
 /* codes frame-major [n_frames][n_codebooks] (values already checked < bins) -> latent
  * [dim][stride] (n_frames columns). */

@@ -73,7 +73,7 @@ static void test_layer_traces(void **state)
     tu_check_traces(f->golden, &enc, "enc");
 
     int32_t codes[32];
-    ecl_rvq_encode(f->model, tu_golden_f32(f->golden, "short.trace.enc.15", NULL, NULL, NULL), 1,
+    tu_rvq_encode(f->model, tu_golden_f32(f->golden, "short.trace.enc.15", NULL, NULL, NULL), 1,
                    1, 32, codes);
     const int32_t *want_codes = tu_golden_i32(f->golden, "short.trace.codes", NULL, NULL, NULL);
     int flips = 0;
@@ -129,7 +129,7 @@ static void test_quantizer_and_decoder(void **state)
             const float *latent = tu_golden_f32(f->golden, name, NULL, NULL, NULL);
 
             int32_t *codes = malloc(n * sizeof *codes), *frame_major = malloc(n * sizeof *codes);
-            ecl_rvq_encode(f->model, latent, T, T, K, codes);
+            tu_rvq_encode(f->model, latent, T, T, K, codes);
             int diff = 0;
             for (int t = 0; t < T; t++)
                 for (int k = 0; k < K; k++) {

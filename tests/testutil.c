@@ -5,6 +5,7 @@
  * error, so tests stay short. */
 #include "testutil.h"
 
+#include "rvq.h"
 #include "seanet.h"
 
 #include <dirent.h>
@@ -344,4 +345,17 @@ void tu_check_traces(tu_golden *g, const tu_collector *c, const char *side)
         worst = d > worst ? d : worst;
     }
     print_message("layer traces %s: max abs diff %.3g\n", side, worst);
+}
+
+void tu_rvq_encode(const encodec_model *m, const float *latent, int n_frames, int stride,
+                   int n_codebooks, int32_t *codes)
+{
+    float *scratch = malloc(sizeof(float) * ecl_rvq_scratch_floats(m));
+    const float **ptrs = malloc(sizeof(*ptrs) * ecl_rvq_scratch_ptrs(m));
+    assert_non_null(scratch);
+    assert_non_null(ptrs);
+    const ecl_exec ex = {ecl_isa_default(), 1};
+    ecl_rvq_encode(m, latent, n_frames, stride, n_codebooks, codes, scratch, ptrs, &ex);
+    free(scratch);
+    free((void *)ptrs);
 }

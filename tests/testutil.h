@@ -38,6 +38,10 @@ int tu_golden_has(tu_golden *g, const char *name);
 const char *tu_golden_metadata(tu_golden *g, const char *key);
 
 /* Max |a - b| over n floats. */
+/* ecl_rvq_encode on the default kernel path, with its own scratch. */
+void tu_rvq_encode(const encodec_model *m, const float *latent, int n_frames, int stride,
+                   int n_codebooks, int32_t *codes);
+
 double tu_max_abs_diff(const float *a, const float *b, size_t n);
 
 /* Seed for randomised tests: ENCODEC_TEST_SEED if set, else the clock; always printed. */
