@@ -1,14 +1,26 @@
 /* encodec-bench: times whole-signal encode and decode of a synthetic signal with a given model
  * and reports the real-time factor (processing time / audio duration), median of several runs,
- * for each thread count asked for. */
+ * for each kernel path and thread count asked for; also the CPU time (which a busy machine
+ * inflates less than the wall time), frame-by-frame streaming latency, .ecdc with and without
+ * the LM, and the peak resident memory. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "encodec.h"
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static const char *row_label; /* "kernels threads" of the lines being printed */
 
 static double now(void)
 {
@@ -76,10 +88,11 @@ static void stream_frame_by_frame(encodec_encoder *enc, encodec_decoder *dec, co
     encodec_decoder_reset(dec);
     /* skip the start-up steps, where frames are held back */
     const int skip = 10 < steps ? 10 : 0;
-    printf("%-8d %-8s %9.3f ms %9.3f ms  (per %d-sample hop: p50, p99)\n", threads,
+    (void)threads;
+    printf("%s %-8s %9.3f ms %9.3f ms  (per %d-sample hop: p50, p99)\n", row_label,
            "s-encode", 1e3 * percentile(te + skip, steps - skip, 0.5),
            1e3 * percentile(te + skip, steps - skip, 0.99), hop);
-    printf("%-8d %-8s %9.3f ms %9.3f ms  (per frame: p50, p99)\n", threads, "s-decode",
+    printf("%s %-8s %9.3f ms %9.3f ms  (per frame: p50, p99)\n", row_label, "s-decode",
            1e3 * percentile(td + skip, steps - skip, 0.5),
            1e3 * percentile(td + skip, steps - skip, 0.99));
     free(te);
@@ -116,25 +129,30 @@ static void bench_lm(encodec_encoder *enc, encodec_decoder *dec, const float *pc
     const double frames = seconds * frame_rate;
     double c0 = median(t[0][0], nr), d0 = median(t[0][1], nr);
     double c1 = median(t[1][0], nr), d1 = median(t[1][1], nr);
-    printf("%-8d %-8s %12.4f %12.3f  (%zu bytes)\n", threads, "compress", c0 / seconds, c0, size[0]);
-    printf("%-8d %-8s %12.4f %12.3f  (%zu bytes, %+.1f%% time, LM step %.3f ms/frame)\n", threads,
-           "c+lm", c1 / seconds, c1, size[1], 100 * (c1 - c0) / c0, 1e3 * (c1 - c0) / frames);
-    printf("%-8d %-8s %12.4f %12.3f\n", threads, "decomp", d0 / seconds, d0);
-    printf("%-8d %-8s %12.4f %12.3f  (%+.1f%% time)\n", threads, "d+lm", d1 / seconds, d1,
+    (void)threads;
+    printf("%s %-8s %9.4f %9s %9.3f  (%zu bytes)\n", row_label, "compress", c0 / seconds, "", c0,
+           size[0]);
+    printf("%s %-8s %9.4f %9s %9.3f  (%zu bytes, %+.1f%% time, LM step %.3f ms/frame)\n",
+           row_label, "c+lm", c1 / seconds, "", c1, size[1], 100 * (c1 - c0) / c0,
+           1e3 * (c1 - c0) / frames);
+    printf("%s %-8s %9.4f %9s %9.3f\n", row_label, "decomp", d0 / seconds, "", d0);
+    printf("%s %-8s %9.4f %9s %9.3f  (%+.1f%% time)\n", row_label, "d+lm", d1 / seconds, "", d1,
            100 * (d1 - d0) / d0);
 }
 
 static void usage(void)
 {
     fprintf(stderr, "usage: encodec-bench MODEL.safetensors [-s SECONDS] [-r RUNS] [-b KBPS] "
-                    "[-t THREADS[,THREADS...]] [--lm LM.safetensors]\n"
+                    "[-t THREADS[,THREADS...]] [-k KERNELS[,KERNELS...]] [--lm LM.safetensors]\n"
                     "Times whole-signal encode and decode and prints the real-time factor "
-                    "(median over RUNS).\n");
+                    "(median over RUNS),\nfor each kernel path (portable, avx2, avx512, neon, "
+                    "auto; default portable,auto) and thread count.\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *model_path = NULL, *threads_arg = "1,2", *lm_path = NULL;
+    const char *kernels_arg = "portable,auto";
     double seconds = 10.0, bandwidth = 6.0;
     int runs = 5;
     for (int i = 1; i < argc; i++) {
@@ -146,6 +164,8 @@ int main(int argc, char **argv)
             bandwidth = atof(argv[++i]);
         else if (!strcmp(argv[i], "-t") && i + 1 < argc)
             threads_arg = argv[++i];
+        else if (!strcmp(argv[i], "-k") && i + 1 < argc)
+            kernels_arg = argv[++i];
         else if (!strcmp(argv[i], "--lm") && i + 1 < argc)
             lm_path = argv[++i];
         else if (argv[i][0] == '-') {
@@ -192,42 +212,66 @@ int main(int argc, char **argv)
     }
     printf("model %s, %.1f s of audio at %d Hz, %d channel(s), %.1f kbps, median of %d runs\n",
            encodec_model_name(model), seconds, sr, ch, bandwidth, runs);
-    printf("%-8s %-8s %12s %12s\n", "threads", "op", "rtf", "seconds");
-    char *list = strdup(threads_arg);
-    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-        int threads = atoi(tok);
-        if (encodec_encoder_set_threads(enc, threads) || encodec_decoder_set_threads(dec, threads)) {
-            fprintf(stderr, "encodec-bench: bad thread count %s\n", tok);
+    printf("%-8s %-7s %-8s %9s %9s %9s\n", "kernels", "threads", "op", "rtf", "cpu-rtf",
+           "seconds");
+    char *klist = strdup(kernels_arg);
+    char *ksave = NULL, *tsave = NULL;
+    for (char *ktok = strtok_r(klist, ",", &ksave); ktok; ktok = strtok_r(NULL, ",", &ksave)) {
+        encodec_kernels kernels = ENCODEC_KERNELS_AUTO;
+        while (encodec_kernels_name(kernels) && strcmp(encodec_kernels_name(kernels), ktok))
+            kernels++;
+        if (!encodec_kernels_name(kernels) || encodec_encoder_set_kernels(enc, kernels) ||
+            encodec_decoder_set_kernels(dec, kernels)) {
+            fprintf(stderr, "encodec-bench: kernels %s not available here\n", ktok);
             return 2;
         }
-        double *te = calloc((size_t)runs, sizeof *te), *td = calloc((size_t)runs, sizeof *td);
-        size_t frames = 0, got = 0;
-        for (int r = 0; r < runs; r++) {
-            double t0 = now();
-            err = encodec_encode(enc, pcm, n, codes, scales, max_frames, &frames);
-            double t1 = now();
-            if (!err)
-                err = encodec_decode(dec, codes, scales, frames, encodec_encoder_codebooks(enc),
-                                     out, max_samples, &got);
-            double t2 = now();
-            if (err) {
-                fprintf(stderr, "encodec-bench: %s\n", encodec_strerror(err));
-                return 1;
+        const char *kname = encodec_kernels_name(encodec_encoder_kernels(enc));
+        char *list = strdup(threads_arg);
+        for (char *tok = strtok_r(list, ",", &tsave); tok; tok = strtok_r(NULL, ",", &tsave)) {
+            int threads = atoi(tok);
+            if (encodec_encoder_set_threads(enc, threads) ||
+                encodec_decoder_set_threads(dec, threads)) {
+                fprintf(stderr, "encodec-bench: bad thread count %s\n", tok);
+                return 2;
             }
-            te[r] = t1 - t0;
-            td[r] = t2 - t1;
+            char label[64];
+            snprintf(label, sizeof label, "%-8s %-7d", kname, threads);
+            row_label = label;
+            double *t = calloc(4 * (size_t)runs, sizeof *t);
+            size_t frames = 0, got = 0;
+            for (int r = 0; r < runs; r++) {
+                const double t0 = now(), c0 = cpu_now();
+                err = encodec_encode(enc, pcm, n, codes, scales, max_frames, &frames);
+                const double t1 = now(), c1 = cpu_now();
+                if (!err)
+                    err = encodec_decode(dec, codes, scales, frames,
+                                         encodec_encoder_codebooks(enc), out, max_samples, &got);
+                const double t2 = now(), c2 = cpu_now();
+                if (err) {
+                    fprintf(stderr, "encodec-bench: %s\n", encodec_strerror(err));
+                    return 1;
+                }
+                t[r] = t1 - t0;
+                t[runs + r] = c1 - c0;
+                t[2 * runs + r] = t2 - t1;
+                t[3 * runs + r] = c2 - c1;
+            }
+            const double me = median(t, runs), ce = median(t + runs, runs);
+            const double md = median(t + 2 * runs, runs), cd = median(t + 3 * runs, runs);
+            printf("%s %-8s %9.4f %9.4f %9.3f\n", label, "encode", me / seconds, ce / seconds, me);
+            printf("%s %-8s %9.4f %9.4f %9.3f\n", label, "decode", md / seconds, cd / seconds, md);
+            if (!is_segmented(model) && ch == 1)
+                stream_frame_by_frame(enc, dec, pcm, n, codes, scales, out, threads);
+            if (lm_path)
+                bench_lm(enc, dec, pcm, n, seconds, runs, threads, encodec_model_frame_rate(model));
+            free(t);
         }
-        double me = median(te, runs), md = median(td, runs);
-        printf("%-8d %-8s %12.4f %12.3f\n", threads, "encode", me / seconds, me);
-        printf("%-8d %-8s %12.4f %12.3f\n", threads, "decode", md / seconds, md);
-        if (!is_segmented(model) && ch == 1)
-            stream_frame_by_frame(enc, dec, pcm, n, codes, scales, out, threads);
-        if (lm_path)
-            bench_lm(enc, dec, pcm, n, seconds, runs, threads, encodec_model_frame_rate(model));
-        free(te);
-        free(td);
+        free(list);
     }
-    free(list);
+    free(klist);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        printf("peak resident memory %.1f MB\n", ru.ru_maxrss / 1024.0);
     encodec_encoder_free(enc);
     encodec_decoder_free(dec);
     encodec_model_free(model);
