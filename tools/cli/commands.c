@@ -122,7 +122,13 @@ static int decompress_to_wav(const cli_options *o, const char *in_name, const en
 
 encodec_model *open_compress_model(const cli_options *o, const char *in_name)
 {
+    /* 24 kHz: the official model when its converted weights are in the search path, else
+     * the model trained by this project and shipped in weights/. */
     const char *default_model = o->hq ? "encodec_48khz" : "encodec_24khz";
+    char found[4096];
+    if (!o->hq && !o->model_file && model_find(default_model, found, sizeof found) != 0 &&
+        model_find(BUNDLED_MODEL_24KHZ, found, sizeof found) == 0)
+        default_model = BUNDLED_MODEL_24KHZ;
     if (o->hq && !o->model_file) {
         char path[4096];
         if (model_find(default_model, path, sizeof path) != 0) {

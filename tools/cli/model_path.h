@@ -10,6 +10,10 @@
 /* Load the model from file if given, else find name in the search path. context names the
  * file that asked for the model (an .ecdc input) in messages, or is NULL. Prints the error and
  * returns NULL on failure. */
+/* The 24 kHz model trained by this project, shipped in weights/ (used when the official
+ * encodec_24khz is not installed). */
+#define BUNDLED_MODEL_24KHZ "libencodec_24khz"
+
 encodec_model *model_open(const char *file, const char *name, const char *context);
 
 /* Attach the language model (entropy coding) to m: lm_file if given, else NAME_lm.safetensors
