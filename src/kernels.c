@@ -118,7 +118,7 @@ static void gemm_rows_portable(int M, int N, int K, const float *at, int ldat,
     (void)n_threads;
     (void)work;
     /* Row tiles innermost so that consecutive tiles share the same B panel. */
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1 && work > 2e5)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1 && work > 2e5)
     for (long tile = 0; tile < tiles; tile++) {
         const int m0 = (int)(tile % m_tiles) * MB, n0 = (int)(tile / m_tiles) * NB;
         const int mb = M - m0 < MB ? M - m0 : MB, nb = N - n0 < NB ? N - n0 : NB;

@@ -16,9 +16,6 @@
 #include <math.h>
 #include <stddef.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "kernels_isa.h"
 
@@ -147,36 +144,30 @@ void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const float *at, int ldat,
     const double work = (double)M * N * (K > 0 ? K : 1);
     (void)n_threads;
     (void)work;
-#pragma omp parallel num_threads(n_threads) if (n_threads > 1 && work > 2e5)
-    {
-        long i0 = 0, i1 = items;
-#ifdef _OPENMP
-        const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        i0 = items * id / nt;
-        i1 = items * (id + 1) / nt;
-#endif
-        /* Consecutive items share a column block (the B block stays in cache). */
-        for (long item = i0; item < i1; item++) {
-            const int ncb = (int)(item / row_tiles), rt = (int)(item % row_tiles);
-            const int m0 = rt * rows_per_tile;
-            const int m_end = M - m0 < rows_per_tile ? M : m0 + rows_per_tile;
-            const int mv = (m_end - m0) / VW, m_vec_end = m0 + mv * VW;
-            const int ct0 = ncb * NC_TILES;
-            const int ct1 = ct0 + NC_TILES < col_tiles ? ct0 + NC_TILES : col_tiles;
-            int k0 = 0;
-            do {
-                const int k1 = K - k0 > KC ? k0 + KC : K;
-                for (int ct = ct0; ct < ct1; ct++) {
-                    const int n0 = ct * nr, nb = N - n0 < nr ? N - n0 : nr;
-                    if (mv > 0)
-                        tile_any(mv, nb, k0, k1, at, ldat, B, n0, bias, m0, C, ldc, k0 == 0);
-                    if (m_vec_end < m_end)
-                        rows_scalar(m_vec_end, m_end, n0, nb, k0, k1, at, ldat, B, bias, C, ldc,
-                                    k0 == 0);
-                }
-                k0 = k1;
-            } while (k0 < K);
-        }
+    /* Items are handed out one at a time: a thread that the OS has descheduled holds up
+     * nobody. Consecutive items share a column block (the B block stays in cache). */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) \
+    if (n_threads > 1 && work > 2e5)
+    for (long item = 0; item < items; item++) {
+        const int ncb = (int)(item / row_tiles), rt = (int)(item % row_tiles);
+        const int m0 = rt * rows_per_tile;
+        const int m_end = M - m0 < rows_per_tile ? M : m0 + rows_per_tile;
+        const int mv = (m_end - m0) / VW, m_vec_end = m0 + mv * VW;
+        const int ct0 = ncb * NC_TILES;
+        const int ct1 = ct0 + NC_TILES < col_tiles ? ct0 + NC_TILES : col_tiles;
+        int k0 = 0;
+        do {
+            const int k1 = K - k0 > KC ? k0 + KC : K;
+            for (int ct = ct0; ct < ct1; ct++) {
+                const int n0 = ct * nr, nb = N - n0 < nr ? N - n0 : nr;
+                if (mv > 0)
+                    tile_any(mv, nb, k0, k1, at, ldat, B, n0, bias, m0, C, ldc, k0 == 0);
+                if (m_vec_end < m_end)
+                    rows_scalar(m_vec_end, m_end, n0, nb, k0, k1, at, ldat, B, bias, C, ldc,
+                                k0 == 0);
+            }
+            k0 = k1;
+        } while (k0 < K);
     }
 }
 
