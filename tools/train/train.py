@@ -135,15 +135,18 @@ def mel_filterbank(n_fft, n_mels, sr, fmin=0.0, fmax=None):
 
 
 class MelSpec(nn.Module):
-    def __init__(self, n_fft, n_mels, sr=SR):
+    def __init__(self, n_fft, n_mels, sr=SR, window_normalized=False):
         super().__init__()
         self.n_fft, self.hop = n_fft, n_fft // 4
+        self.window_normalized = window_normalized
         self.register_buffer("window", torch.hann_window(n_fft))
         self.register_buffer("fb", mel_filterbank(n_fft, n_mels, sr))
 
     def forward(self, x):  # x [B, 1, T] -> mel power [B, n_mels, frames]
         X = torch.stft(x.squeeze(1), self.n_fft, self.hop, window=self.window, center=True,
                        pad_mode="reflect", return_complex=True)
+        if self.window_normalized:
+            X = X / self.window.sum()
         return self.fb @ (X.real ** 2 + X.imag ** 2)
 
 
@@ -164,11 +167,13 @@ class MultiScaleMelLoss(nn.Module):
 
 class MelDistance(nn.Module):
     """The team's evaluation metric (TRAINING-DATA.md): FFT 512/1024/2048, 80 HTK mels,
-    L1 of log10(mel power + 1e-5), mean over sizes."""
+    L1 of log10(mel power + 1e-5), mean over sizes; the STFT divided by the window sum, as
+    tools/eval/eval_metrics.py (the scaling that reproduces the Opus table there)."""
 
     def __init__(self):
         super().__init__()
-        self.specs = nn.ModuleList([MelSpec(n, 80) for n in (512, 1024, 2048)])
+        self.specs = nn.ModuleList([MelSpec(n, 80, window_normalized=True)
+                                    for n in (512, 1024, 2048)])
 
     def forward(self, y, x):
         return sum((torch.log10(s(y) + 1e-5) - torch.log10(s(x) + 1e-5)).abs().mean()
