@@ -42,6 +42,9 @@ void output_install_signal_handlers(void)
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
     }
+    /* Past a file-size limit (ulimit -f) SIGXFSZ would kill the process and leave the
+     * temporary file; ignored, write() fails with EFBIG and the usual error path cleans up. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 /* Folder part of path ("." when there is none). */
@@ -185,8 +188,9 @@ int output_rewrite(out_stream *s, size_t offset, const void *data, size_t size)
 {
     if (s->is_stdout)
         return 0;
-    if (pwrite(s->fd, data, size, (off_t)offset) != (ssize_t)size) {
-        diag_error(s->path, "write failed: %s", strerror(errno));
+    const ssize_t n = pwrite(s->fd, data, size, (off_t)offset);
+    if (n != (ssize_t)size) { /* a short count sets no errno */
+        diag_error(s->path, "write failed: %s", n < 0 ? strerror(errno) : "short write");
         return -1;
     }
     return 0;
