@@ -19,8 +19,21 @@ class ToolsTest(unittest.TestCase):
                            os.path.join(DATA, "tiny24.safetensors"), "-s", "1", "-r", "2",
                            "-t", "1,2")
         self.assertEqual(rc, 0, err)
+        # default paths: portable and the machine's best, each with 1 and 2 threads
         for op in ("encode", "decode", "s-encode", "s-decode"):
-            self.assertEqual(sum(1 for line in out.splitlines() if f" {op} " in line), 2, out)
+            self.assertEqual(sum(1 for line in out.splitlines() if f" {op} " in line), 4, out)
+        self.assertEqual(sum(1 for line in out.splitlines() if line.startswith("portable ")),
+                         8, out)
+        self.assertIn("peak resident memory", out)
+        rc, out, err = run(os.path.join(BUILD, "tools", "bench", "encodec-bench"),
+                           os.path.join(DATA, "tiny24.safetensors"), "-s", "1", "-r", "1",
+                           "-t", "1", "-k", "portable")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(sum(1 for line in out.splitlines() if " encode " in line), 1, out)
+        rc, out, err = run(os.path.join(BUILD, "tools", "bench", "encodec-bench"),
+                           os.path.join(DATA, "tiny24.safetensors"), "-k", "sse9")
+        self.assertEqual(rc, 2)
+        self.assertIn("sse9", err)
 
     def test_bench_segmented_model(self):
         rc, out, err = run(os.path.join(BUILD, "tools", "bench", "encodec-bench"),
