@@ -625,11 +625,22 @@ class TestErrors(CliTest):
         self.assert_error(p, "ref.ecdc", "tiny48")
         self.assert_no_leftovers({"ref.ecdc"})
 
-    def test_default_model_missing(self):
+    def test_default_model_choice(self):
+        """Without --model: the official encodec_24khz when it is in the search path, else the
+        bundled libencodec_24khz from weights/."""
         src = self.excerpt_wav()
-        p = self.run_cli(src)  # encodec_24khz is not in tests/data
-        self.assert_error(p, "excerpt.wav", "encodec_24khz", "not found", "ENCODEC_MODEL_PATH")
-        self.assert_no_leftovers({"excerpt.wav"})
+        p = self.run_cli(src, "bundled.ecdc", check=True)  # no encodec_24khz in tests/data
+        p = self.run_cli("info", "bundled.ecdc", check=True)
+        self.assertIn(b"libencodec_24khz", p.stdout)
+        models = self.path("models")
+        os.mkdir(models)
+        with open(TINY24, "rb") as f, open(os.path.join(models, "encodec_24khz.safetensors"),
+                                             "wb") as g:
+            g.write(f.read())
+        env = dict(self.env, ENCODEC_MODEL_PATH=models)
+        p = self.run_cli("-b", "1.5", src, "official.ecdc", env=env, check=True)
+        p = self.run_cli("info", "official.ecdc", env=env, check=True)
+        self.assertIn(b"model: tiny24", p.stdout)  # the file installed as encodec_24khz
 
     def test_model_file_missing_or_invalid(self):
         src = self.excerpt_wav()
