@@ -199,18 +199,21 @@ int encodec_encoder_codebooks(const encodec_encoder *encoder)
     return encoder ? encoder->n_codebooks : ENCODEC_EINVAL;
 }
 
-/* The path used by a handle: validated, AUTO resolved. */
-static int resolve_kernels(encodec_kernels requested, encodec_kernels *out)
+/* Validates and resolves (AUTO) a handle's kernel path and applies it between streams. */
+static int set_kernels(encodec_kernels requested, int mid_stream, ecl_seanet_stream *net,
+                       encodec_kernels *field)
 {
-    if (requested == ENCODEC_KERNELS_AUTO) {
-        *out = ecl_isa_default();
-        return ENCODEC_OK;
-    }
-    if (!encodec_kernels_name(requested))
+    encodec_kernels isa = requested;
+    if (requested == ENCODEC_KERNELS_AUTO)
+        isa = ecl_isa_default();
+    else if (!encodec_kernels_name(requested))
         return ENCODEC_EINVAL;
-    if (!ecl_isa_supported(requested))
+    else if (!ecl_isa_supported(requested))
         return ENCODEC_EUNSUPPORTED;
-    *out = requested;
+    if (mid_stream)
+        return ENCODEC_ESTATE;
+    *field = isa;
+    ecl_seanet_stream_set_kernels(net, isa);
     return ENCODEC_OK;
 }
 
@@ -218,15 +221,8 @@ int encodec_encoder_set_kernels(encodec_encoder *encoder, encodec_kernels kernel
 {
     if (!encoder)
         return ENCODEC_EINVAL;
-    encodec_kernels isa;
-    const int err = resolve_kernels(kernels, &isa);
-    if (err)
-        return err;
-    if (encoder->n_in > 0 && !encoder->flushed)
-        return ENCODEC_ESTATE;
-    encoder->kernels = isa;
-    ecl_seanet_stream_set_kernels(encoder->net, isa);
-    return ENCODEC_OK;
+    return set_kernels(kernels, encoder->n_in > 0 && !encoder->flushed, encoder->net,
+                       &encoder->kernels);
 }
 
 encodec_kernels encodec_encoder_kernels(const encodec_encoder *encoder)
@@ -638,15 +634,7 @@ int encodec_decoder_set_kernels(encodec_decoder *d, encodec_kernels kernels)
 {
     if (!d)
         return ENCODEC_EINVAL;
-    encodec_kernels isa;
-    const int err = resolve_kernels(kernels, &isa);
-    if (err)
-        return err;
-    if (d->n_in > 0 && !d->flushed)
-        return ENCODEC_ESTATE;
-    d->kernels = isa;
-    ecl_seanet_stream_set_kernels(d->net, isa);
-    return ENCODEC_OK;
+    return set_kernels(kernels, d->n_in > 0 && !d->flushed, d->net, &d->kernels);
 }
 
 encodec_kernels encodec_decoder_kernels(const encodec_decoder *d)
