@@ -22,6 +22,16 @@ static double cpu_now(void)
 
 static const char *row_label; /* "kernels threads" of the lines being printed */
 
+/* The kernel path named by s, or -1 if none is or this machine lacks it. */
+static int parse_kernels(const char *s, size_t len)
+{
+    for (int k = ENCODEC_KERNELS_AUTO; encodec_kernels_name((encodec_kernels)k); k++)
+        if (strlen(encodec_kernels_name((encodec_kernels)k)) == len &&
+            !strncmp(encodec_kernels_name((encodec_kernels)k), s, len))
+            return encodec_kernels_supported((encodec_kernels)k) ? k : -1;
+    return -1;
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -178,6 +188,16 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
+    for (const char *k = kernels_arg;;) { /* checked before anything is allocated */
+        const size_t len = strcspn(k, ",");
+        if (parse_kernels(k, len) < 0) {
+            fprintf(stderr, "encodec-bench: kernels %.*s not available here\n", (int)len, k);
+            return 2;
+        }
+        if (!k[len])
+            break;
+        k += len + 1;
+    }
     char msg[512];
     encodec_model *model;
     int err = encodec_model_load_file(model_path, &model, msg, sizeof msg);
@@ -217,14 +237,9 @@ int main(int argc, char **argv)
     char *klist = strdup(kernels_arg);
     char *ksave = NULL, *tsave = NULL;
     for (char *ktok = strtok_r(klist, ",", &ksave); ktok; ktok = strtok_r(NULL, ",", &ksave)) {
-        encodec_kernels kernels = ENCODEC_KERNELS_AUTO;
-        while (encodec_kernels_name(kernels) && strcmp(encodec_kernels_name(kernels), ktok))
-            kernels++;
-        if (!encodec_kernels_name(kernels) || encodec_encoder_set_kernels(enc, kernels) ||
-            encodec_decoder_set_kernels(dec, kernels)) {
-            fprintf(stderr, "encodec-bench: kernels %s not available here\n", ktok);
-            return 2;
-        }
+        const encodec_kernels kernels = (encodec_kernels)parse_kernels(ktok, strlen(ktok));
+        encodec_encoder_set_kernels(enc, kernels);
+        encodec_decoder_set_kernels(dec, kernels);
         const char *kname = encodec_kernels_name(encodec_encoder_kernels(enc));
         char *list = strdup(threads_arg);
         for (char *tok = strtok_r(list, ",", &tsave); tok; tok = strtok_r(NULL, ",", &tsave)) {
