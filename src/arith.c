@@ -35,6 +35,13 @@ int ecl_quantize_cdf(const float *pdf, int n, int32_t *cdf)
             return ENCODEC_EINVAL;
         cdf[i] = (int32_t)sum;
     }
+    /* A pdf whose float32 entries sum to a little over 1 (a peaked softmax: rounding errors
+     * that the floors of small entries do not absorb) ends a few units past 2^24, where the
+     * reference's coder leaves its interval (it asserts or writes a wrong bit). Pull the tail
+     * back under 2^24 keeping every range >= 2: only the last symbols change, by those units. */
+    const int64_t total = INT64_C(1) << ECL_AC_RANGE_BITS;
+    for (int i = n - 1; i >= 0 && cdf[i] > total - 2 * (int64_t)(n - 1 - i); i--)
+        cdf[i] = (int32_t)(total - 2 * (int64_t)(n - 1 - i));
     return ENCODEC_OK;
 }
 

@@ -24,7 +24,8 @@
 
 /* Quantised CDF of a float32 pdf over n symbols (spec 9.1, roundoff 1e-8, min_range 2,
  * total_range_bits 24), computed with exactly the reference's float32 operations. cdf[i] is the
- * end of symbol i's range, so symbol s owns [s ? cdf[s-1] : 0, cdf[s]).
+ * end of symbol i's range, so symbol s owns [s ? cdf[s-1] : 0, cdf[s]). The rare CDF that
+ * would end past 2^24 has its last entries lowered to end at 2^24 (see arith.c).
  * ENCODEC_EINVAL for n outside 1..2^22 or a pdf entry outside [0, 1] (NaN included). */
 int ecl_quantize_cdf(const float *pdf, int n, int32_t *cdf);
 

@@ -44,7 +44,8 @@ static int lm_frame_cdfs(void *ctx, int segment, size_t t, const int32_t *prev_c
 }
 
 /* Set up an LM source for n_codebooks (ENCODEC_EUNSUPPORTED without an LM). */
-static int lm_source_init(lm_source *src, const encodec_model *m, int n_codebooks, int n_threads)
+static int lm_source_init(lm_source *src, const encodec_model *m, int n_codebooks,
+                          encodec_kernels isa, int n_threads)
 {
     memset(src, 0, sizeof *src);
     if (!m->lm)
@@ -57,8 +58,8 @@ static int lm_source_init(lm_source *src, const encodec_model *m, int n_codebook
         free(src->probs);
         return ENCODEC_ENOMEM;
     }
-    /* The probabilities do not depend on the thread count (lm.h), so this only changes speed. */
-    ecl_lm_state_set_threads(src->state, n_threads);
+    /* The probabilities depend neither on the path nor on the thread count (lm.h): speed only. */
+    ecl_lm_state_set_exec(src->state, isa, n_threads);
     return ENCODEC_OK;
 }
 
@@ -114,7 +115,8 @@ int encodec_compress(encodec_encoder *encoder, const float *pcm, size_t n_sample
     ecl_ecdc_writer *w = NULL;
     lm_source src;
     ecl_ecdc_lm lm = {lm_frame_cdfs, &src};
-    int rc = use_lm ? lm_source_init(&src, m, K, ecl_encoder_threads(encoder)) : ENCODEC_OK;
+    int rc = use_lm ? lm_source_init(&src, m, K, encodec_encoder_kernels(encoder),
+                                             ecl_encoder_threads(encoder)) : ENCODEC_OK;
     if (rc) {
         free(codes);
         free(scales);
@@ -171,7 +173,8 @@ int encodec_decompress(encodec_decoder *decoder, const uint8_t *data, size_t siz
     lm_source src;
     ecl_ecdc_lm lm = {lm_frame_cdfs, &src};
     if (info.use_lm &&
-        (rc = lm_source_init(&src, m, info.n_codebooks, ecl_decoder_threads(decoder))) != ENCODEC_OK)
+        (rc = lm_source_init(&src, m, info.n_codebooks, encodec_decoder_kernels(decoder),
+                                 ecl_decoder_threads(decoder))) != ENCODEC_OK)
         return rc;
 
     ecl_ecdc_reader_params p;

@@ -25,6 +25,12 @@
 #define ECL_DET_TRIG_MAX 268435456.0f
 
 float ecl_det_expf(float x);
+/* y[i] = ecl_det_expf(x[i]) for i < n, several at a time (y may equal x). */
+void ecl_det_expf_n(const float *x, float *y, int n);
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define ECL_DET_HAVE_AVX2 1
+void ecl_det_expf_n_avx2(const float *x, float *y, int n); /* only where the CPU has AVX2 */
+#endif
 float ecl_det_erff(float x);
 float ecl_det_sinf(float x);
 float ecl_det_cosf(float x);

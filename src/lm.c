@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "detmath.h"
+#include "kernels.h"
 #include "model.h"
 #include "safetensors.h"
 #include "util.h"
@@ -26,136 +27,83 @@
 
 /* ---- fixed-order kernels -------------------------------------------------------------------- */
 
-/* Dot products use eight lanes: element i is accumulated into lane i mod 8 in increasing i
- * (the tail zero-padded), then the lanes are added in a fixed tree. The lanes are held as two
- * 4-float vectors (native on SSE2 and NEON; element-wise IEEE operations, so a compiler may
- * use any instructions and still give these exact bits). */
+/* Eight float lanes: one 32-byte vector (one AVX register, two SSE or NEON registers: the
+ * operations are element-wise IEEE, so any instructions give these exact bits). */
 #if defined(__GNUC__) || defined(__clang__)
-typedef float v4f __attribute__((vector_size(16)));
-#define V4_ZERO {0, 0, 0, 0}
-#define V4_MADD(acc, a, b) ((acc) += (a) * (b))
+typedef float lanes8 __attribute__((vector_size(32)));
+#define LANES8_ZERO {0, 0, 0, 0, 0, 0, 0, 0}
+#define LANES8_SET1(a) ((lanes8){(a), (a), (a), (a), (a), (a), (a), (a)})
+#define LANES8_MADD(acc, a, b) ((acc) += (a) * (b))
 #else
 typedef struct {
-    float l[4];
-} v4f;
-#define V4_ZERO {{0, 0, 0, 0}}
-#define V4_MADD(acc, a, b)                                                                    \
-    do {                                                                                      \
-        for (int l_ = 0; l_ < 4; l_++)                                                        \
-            (acc).l[l_] += (a).l[l_] * (b).l[l_];                                             \
-    } while (0)
-#endif
-
-typedef struct {
-    v4f lo, hi; /* lanes 0-3 and 4-7 */
+    float l[8];
 } lanes8;
-
-static inline v4f load4(const float *p)
+#define LANES8_ZERO {{0, 0, 0, 0, 0, 0, 0, 0}}
+static lanes8 lanes8_set1(float a)
 {
-    v4f v;
-    memcpy(&v, p, sizeof v);
+    lanes8 v;
+    for (int l = 0; l < 8; l++)
+        v.l[l] = a;
     return v;
 }
-
-/* The fixed lane reduction shared by every dot product. */
-static inline float hsum8(const lanes8 *a)
-{
-    float l[8];
-    memcpy(l, &a->lo, sizeof a->lo);
-    memcpy(l + 4, &a->hi, sizeof a->hi);
-    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
-}
-
-/* The last n < 8 elements in lanes 0..n-1, zeros after them (a zero product adds nothing). */
-static inline void load_tail(const float *p, int n, v4f *lo, v4f *hi)
-{
-    float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    memcpy(t, p, (size_t)n * sizeof *p);
-    *lo = load4(t);
-    *hi = load4(t + 4);
-}
-
-/* sum_i w[i] x[i] in lane order. */
-static float dot(const float *w, const float *x, int n)
-{
-    lanes8 acc = {V4_ZERO, V4_ZERO};
-    v4f w0, w1, x0, x1;
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        w0 = load4(w + i), w1 = load4(w + i + 4), x0 = load4(x + i), x1 = load4(x + i + 4);
-        V4_MADD(acc.lo, w0, x0);
-        V4_MADD(acc.hi, w1, x1);
-    }
-    if (i < n) {
-        load_tail(w + i, n - i, &w0, &w1);
-        load_tail(x + i, n - i, &x0, &x1);
-        V4_MADD(acc.lo, w0, x0);
-        V4_MADD(acc.hi, w1, x1);
-    }
-    return hsum8(&acc);
-}
-
-/* Four rows of w (stride ld) against one x, sharing the loads of x; each row's result is
- * bit-identical to dot(). */
-static void dot4(const float *w, size_t ld, const float *x, int n, float out[4])
-{
-    lanes8 a0 = {V4_ZERO, V4_ZERO}, a1 = a0, a2 = a0, a3 = a0;
-    const float *r0 = w, *r1 = w + ld, *r2 = w + 2 * ld, *r3 = w + 3 * ld;
-    v4f x0, x1, u, v;
-    int i = 0;
-#define ROW(acc, r)                                                                           \
+#define LANES8_SET1(a) lanes8_set1(a)
+#define LANES8_MADD(acc, a, b)                                                                \
     do {                                                                                      \
-        u = load4((r) + i), v = load4((r) + i + 4);                                           \
-        V4_MADD((acc).lo, u, x0);                                                             \
-        V4_MADD((acc).hi, v, x1);                                                             \
+        const lanes8 a_ = (a), b_ = (b);                                                      \
+        for (int l_ = 0; l_ < 8; l_++)                                                        \
+            (acc).l[l_] += a_.l[l_] * b_.l[l_];                                               \
     } while (0)
-    for (; i + 8 <= n; i += 8) {
-        x0 = load4(x + i), x1 = load4(x + i + 4);
-        ROW(a0, r0);
-        ROW(a1, r1);
-        ROW(a2, r2);
-        ROW(a3, r3);
-    }
-#undef ROW
-    if (i < n) {
-        const float *rows[4] = {r0, r1, r2, r3};
-        lanes8 *accs[4] = {&a0, &a1, &a2, &a3};
-        load_tail(x + i, n - i, &x0, &x1);
-        for (int r = 0; r < 4; r++) {
-            load_tail(rows[r] + i, n - i, &u, &v);
-            V4_MADD(accs[r]->lo, u, x0);
-            V4_MADD(accs[r]->hi, v, x1);
-        }
-    }
-    out[0] = hsum8(&a0);
-    out[1] = hsum8(&a1);
-    out[2] = hsum8(&a2);
-    out[3] = hsum8(&a3);
-}
-
-/* y = W x + b for W [rows][cols]; OpenMP over blocks of four rows (each output computed by one
- * thread in the same order, so the thread count cannot change a bit). */
-static void matvec(const float *w, const float *b, const float *x, int rows, int cols, float *y,
-                   int n_threads)
-{
-    const int blocks = (rows + 3) / 4;
-    (void)n_threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) \
-    if (n_threads > 1 && (long)rows * cols >= 65536)
 #endif
-    for (int blk = 0; blk < blocks; blk++) {
-        const int r0 = 4 * blk;
-        if (r0 + 4 <= rows) {
-            float d[4];
-            dot4(w + (size_t)r0 * cols, (size_t)cols, x, cols, d);
-            for (int r = 0; r < 4; r++)
-                y[r0 + r] = d[r] + b[r0 + r];
-        } else {
-            for (int r = r0; r < rows; r++)
-                y[r] = dot(w + (size_t)r * cols, x, cols) + b[r];
-        }
-    }
+
+/* The kernels of one instruction set (lm_kernels.h); the state picks an instance. */
+typedef struct {
+    void (*matvec)(const float *w, const float *b, const float *x, int rows, int cols, float *y,
+                   int n_threads);
+    float (*dot)(const float *w, const float *x, int n);
+    void (*axpy)(float a, const float *v, float *o, int n);
+    void (*expf_n)(const float *x, float *y, int n);
+} lm_kernels;
+
+#define LMK_SUFFIX _generic
+#define LMK_ROWS 4
+#define LMK_EXPF_N ecl_det_expf_n
+#include "lm_kernels.h"
+#undef LMK_SUFFIX
+#undef LMK_ROWS
+#undef LMK_EXPF_N
+
+#if defined(ECL_DET_HAVE_AVX2)
+#define LM_HAVE_AVX2 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#endif
+#define LMK_SUFFIX _avx2
+#define LMK_ROWS 8
+#define LMK_EXPF_N ecl_det_expf_n_avx2
+#include "lm_kernels.h"
+#undef LMK_SUFFIX
+#undef LMK_ROWS
+#undef LMK_EXPF_N
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+
+/* The instance for a kernel path of the codec (results are the same on all). */
+static const lm_kernels *lm_kernels_for(encodec_kernels isa)
+{
+#ifdef LM_HAVE_AVX2
+    if ((isa == ENCODEC_KERNELS_AVX2 || isa == ENCODEC_KERNELS_AVX512) &&
+        ecl_isa_supported(ENCODEC_KERNELS_AVX2))
+        return &lm_kernels_avx2;
+#endif
+    (void)isa;
+    return &lm_kernels_generic;
 }
 
 /* LayerNorm over n values (biased variance, eps 1e-5, affine), statistics in double with
@@ -178,16 +126,17 @@ static void layer_norm(const float *x, const float *w, const float *b, int n, fl
 
 /* In-place softmax of n values: exp(v - max) from detmath, sequential double sum, each value
  * divided by the sum in double and rounded once. */
-static void softmax(float *v, int n)
+static void softmax(const lm_kernels *kern, float *v, int n)
 {
     float m = v[0];
     for (int i = 1; i < n; i++)
         m = v[i] > m ? v[i] : m;
+    for (int i = 0; i < n; i++)
+        v[i] -= m;
+    kern->expf_n(v, v, n);
     double sum = 0.0;
-    for (int i = 0; i < n; i++) {
-        v[i] = ecl_det_expf(v[i] - m);
+    for (int i = 0; i < n; i++)
         sum += v[i];
-    }
     for (int i = 0; i < n; i++)
         v[i] = (float)(v[i] / sum);
 }
@@ -218,9 +167,9 @@ static void embed_frame(const ecl_lm *lm, const int32_t *prev, int n_codebooks, 
 
 /* Multi-head attention of one query over n keys/values given by row pointers in chronological
  * order (the window). qkv: the query's projections [q | k | v]; scores: [n]; o: [dim]. */
-static void attention(const ecl_lm *lm, const float *qkv, const float *const *keys,
-                      const float *const *values, int n, float *q_scaled, float *scores,
-                      float *o)
+static void attention(const ecl_lm *lm, const lm_kernels *kern, const float *qkv,
+                      const float *const *keys, const float *const *values, int n,
+                      float *q_scaled, float *scores, float *o)
 {
     const int d = lm->dim, hd = lm->head_dim;
     for (int i = 0; i < d; i++)
@@ -228,16 +177,13 @@ static void attention(const ecl_lm *lm, const float *qkv, const float *const *ke
     for (int h = 0; h < lm->num_heads; h++) {
         const int off = h * hd;
         for (int j = 0; j < n; j++)
-            scores[j] = dot(q_scaled + off, keys[j] + off, hd);
-        softmax(scores, n);
+            scores[j] = kern->dot(q_scaled + off, keys[j] + off, hd);
+        softmax(kern, scores, n);
         float *oh = o + off;
         for (int i = 0; i < hd; i++)
             oh[i] = 0.0f;
-        for (int j = 0; j < n; j++) {
-            const float a = scores[j], *v = values[j] + off;
-            for (int i = 0; i < hd; i++)
-                oh[i] += a * v[i];
-        }
+        for (int j = 0; j < n; j++)
+            kern->axpy(scores[j], values[j] + off, oh, hd);
     }
 }
 
@@ -252,18 +198,18 @@ typedef struct {
 } frame_scratch;
 
 /* The rest of a post-norm layer after attention: x = LN2(x1 + FF(x1)), x1 = LN1(x + out(o)). */
-static void layer_finish(const ecl_lm *lm, const ecl_lm_layer *ly, float *x, frame_scratch *s,
-                         int n_threads)
+static void layer_finish(const ecl_lm *lm, const lm_kernels *kern, const ecl_lm_layer *ly,
+                         float *x, frame_scratch *s, int n_threads)
 {
     const int d = lm->dim;
-    matvec(ly->out_proj_w, ly->out_proj_b, s->attn, d, d, s->tmp, n_threads);
+    kern->matvec(ly->out_proj_w, ly->out_proj_b, s->attn, d, d, s->tmp, n_threads);
     for (int i = 0; i < d; i++)
         s->tmp[i] = x[i] + s->tmp[i];
     layer_norm(s->tmp, ly->norm1_w, ly->norm1_b, d, x);
-    matvec(ly->linear1_w, ly->linear1_b, x, lm->ff_dim, d, s->hidden, n_threads);
+    kern->matvec(ly->linear1_w, ly->linear1_b, x, lm->ff_dim, d, s->hidden, n_threads);
     for (int i = 0; i < lm->ff_dim; i++)
         s->hidden[i] = ecl_det_gelu(s->hidden[i]);
-    matvec(ly->linear2_w, ly->linear2_b, s->hidden, d, lm->ff_dim, s->tmp, n_threads);
+    kern->matvec(ly->linear2_w, ly->linear2_b, s->hidden, d, lm->ff_dim, s->tmp, n_threads);
     for (int i = 0; i < d; i++)
         s->tmp[i] = x[i] + s->tmp[i];
     layer_norm(s->tmp, ly->norm2_w, ly->norm2_b, d, x);
@@ -271,16 +217,16 @@ static void layer_finish(const ecl_lm *lm, const ecl_lm_layer *ly, float *x, fra
 
 /* probs[k][:] = softmax(head_k(x)) for k < n_codebooks: the first n_codebooks heads are one
  * contiguous [n_codebooks * card][dim] matrix. */
-static void output_heads(const ecl_lm *lm, const float *x, int n_codebooks, float *probs,
-                         int n_threads)
+static void output_heads(const ecl_lm *lm, const lm_kernels *kern, const float *x,
+                         int n_codebooks, float *probs, int n_threads)
 {
-    matvec(lm->head_w, lm->head_b, x, n_codebooks * lm->card, lm->dim, probs, n_threads);
+    kern->matvec(lm->head_w, lm->head_b, x, n_codebooks * lm->card, lm->dim, probs, n_threads);
     (void)n_threads;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1)
 #endif
     for (int k = 0; k < n_codebooks; k++)
-        softmax(probs + (size_t)k * lm->card, lm->card);
+        softmax(kern, probs + (size_t)k * lm->card, lm->card);
 }
 
 static int check_inputs(const ecl_lm *lm, const int32_t *prev, int n_codebooks)
@@ -567,6 +513,7 @@ struct ecl_lm_state {
     const ecl_lm *lm;
     int window;     /* past_context: ring capacity */
     int n_threads;
+    const lm_kernels *kern;
     /* ---- reset marker: below, the stream's history (set by ecl_lm_state_reset) ---- */
     int64_t offset; /* frames processed in this segment */
     int n_past;     /* entries in every layer's ring (1..window) */
@@ -594,6 +541,7 @@ int ecl_lm_state_create(const ecl_lm *lm, int past_context, ecl_lm_state **out)
     st->lm = lm;
     st->window = past_context ? past_context : lm->past_context;
     st->n_threads = 1;
+    st->kern = lm_kernels_for(ecl_isa_default());
     const size_t d = (size_t)lm->dim, w = (size_t)st->window;
     size_t ring, total;
     if (!ecl_mul_size((size_t)lm->num_layers * w, d, &ring) || ring > SIZE_MAX / 4) {
@@ -653,11 +601,12 @@ void ecl_lm_state_reset(ecl_lm_state *st)
     st->offset = 0;
 }
 
-int ecl_lm_state_set_threads(ecl_lm_state *st, int n_threads)
+int ecl_lm_state_set_exec(ecl_lm_state *st, encodec_kernels isa, int n_threads)
 {
     if (!st || n_threads < 1)
         return ENCODEC_EINVAL;
     st->n_threads = n_threads;
+    st->kern = lm_kernels_for(isa);
     return ENCODEC_OK;
 }
 
@@ -684,7 +633,8 @@ int ecl_lm_step(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_c
     for (int l = 0; l < lm->num_layers; l++) {
         const ecl_lm_layer *ly = &lm->layers[l];
         float *ring_k = st->keys + (size_t)l * w * d, *ring_v = st->values + (size_t)l * w * d;
-        matvec(ly->in_proj_w, ly->in_proj_b, x, 3 * lm->dim, lm->dim, s->qkv, st->n_threads);
+        st->kern->matvec(ly->in_proj_w, ly->in_proj_b, x, 3 * lm->dim, lm->dim, s->qkv,
+                         st->n_threads);
         for (int j = 0; j < n; j++) {
             const size_t r = (size_t)((st->oldest + j) % st->window);
             st->key_rows[j] = ring_k + r * d;
@@ -692,14 +642,14 @@ int ecl_lm_step(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_c
         }
         st->key_rows[n] = s->qkv + d;
         st->value_rows[n] = s->qkv + 2 * d;
-        attention(lm, s->qkv, st->key_rows, st->value_rows, n + 1, s->q_scaled, s->scores,
+        attention(lm, st->kern, s->qkv, st->key_rows, st->value_rows, n + 1, s->q_scaled, s->scores,
                   s->attn);
         /* the ring keeps projections of this layer's input, never re-projected */
         memcpy(ring_k + (size_t)slot * d, s->qkv + d, d * sizeof(float));
         memcpy(ring_v + (size_t)slot * d, s->qkv + 2 * d, d * sizeof(float));
-        layer_finish(lm, ly, x, s, st->n_threads);
+        layer_finish(lm, st->kern, ly, x, s, st->n_threads);
     }
-    output_heads(lm, x, n_codebooks, probs, st->n_threads);
+    output_heads(lm, st->kern, x, n_codebooks, probs, st->n_threads);
     if (n < st->window)
         st->n_past = n + 1;
     else
@@ -725,6 +675,7 @@ int ecl_lm_forward_sequence(const ecl_lm *lm, int past_context, const int32_t *p
             return err;
     }
     const int window = past_context ? past_context : lm->past_context;
+    const lm_kernels *gen = &lm_kernels_generic; /* the specification, whatever the CPU */
     const size_t d = (size_t)lm->dim, T = (size_t)n_frames;
     /* X: [T][dim] activations; K, V: [T + 1][dim] projections of every layer input, row 0 the
      * initial zero vector and row t + 1 frame t */
@@ -755,7 +706,7 @@ int ecl_lm_forward_sequence(const ecl_lm *lm, int past_context, const int32_t *p
         /* project every frame's layer input first (all layer inputs are known now) */
         for (size_t t = 0; t < T; t++) {
             float *q = Q + t * 3 * d;
-            matvec(ly->in_proj_w, ly->in_proj_b, X + t * d, 3 * lm->dim, lm->dim, q,
+            gen->matvec(ly->in_proj_w, ly->in_proj_b, X + t * d, 3 * lm->dim, lm->dim, q,
                    n_threads);
             memcpy(K + (t + 1) * d, q + d, d * sizeof(float));
             memcpy(V + (t + 1) * d, q + 2 * d, d * sizeof(float));
@@ -768,12 +719,12 @@ int ecl_lm_forward_sequence(const ecl_lm *lm, int past_context, const int32_t *p
                 rows_k[j] = K + (first + (size_t)j) * d;
                 rows_v[j] = V + (first + (size_t)j) * d;
             }
-            attention(lm, Q + t * 3 * d, rows_k, rows_v, n, s.q_scaled, s.scores, s.attn);
-            layer_finish(lm, ly, X + t * d, &s, n_threads);
+            attention(lm, gen, Q + t * 3 * d, rows_k, rows_v, n, s.q_scaled, s.scores, s.attn);
+            layer_finish(lm, gen, ly, X + t * d, &s, n_threads);
         }
     }
     for (size_t t = 0; t < T; t++)
-        output_heads(lm, X + t * d, n_codebooks, probs + t * n_codebooks * lm->card,
+        output_heads(lm, gen, X + t * d, n_codebooks, probs + t * n_codebooks * lm->card,
                      n_threads);
 done:
     free(X);

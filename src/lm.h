@@ -68,9 +68,10 @@ int ecl_lm_state_create(const ecl_lm *lm, int past_context, ecl_lm_state **out);
 void ecl_lm_state_free(ecl_lm_state *st);
 /* Back to the start of a segment: one zero input vector per layer, offset 0. */
 void ecl_lm_state_reset(ecl_lm_state *st);
-/* OpenMP threads for the step (>= 1, default 1); results do not depend on it. With more than
- * one, steps enter OpenMP parallel regions (split over output rows and heads). */
-int ecl_lm_state_set_threads(ecl_lm_state *st, int n_threads);
+/* The codec's kernel path (picks the LM's instruction set: the results are the same on all;
+ * the default follows ecl_isa_default) and OpenMP threads for the step (>= 1, default 1;
+ * results do not depend on it: more than one splits output rows and heads). */
+int ecl_lm_state_set_exec(ecl_lm_state *st, encodec_kernels isa, int n_threads);
 /* Frames processed since the last reset. */
 int64_t ecl_lm_state_offset(const ecl_lm_state *st);
 

@@ -84,6 +84,56 @@ static void test_cdf_bad_input(void **state)
         assert_int_equal(cdf[i], 2 * (i + 1));
 }
 
+/* Two float32 probabilities whose exact sum is 1 + 3e-8: the reference formula ends the CDF
+ * at 2^24 + 1 (one unit past the coder's range). The tail is pulled back under 2^24 with every
+ * range >= 2, the other entries are the formula's, and both symbols code and decode. */
+static void test_cdf_overfull(void **state)
+{
+    (void)state;
+    enum { N = 64 };
+    const uint32_t bits_a = 1055935513u, bits_b = 1057479156u;
+    float pdf[N] = {0};
+    memcpy(&pdf[10], &bits_a, sizeof bits_a);
+    memcpy(&pdf[20], &bits_b, sizeof bits_b);
+    int32_t cdf[N];
+    assert_int_equal(ecl_quantize_cdf(pdf, N, cdf), ENCODEC_OK);
+    /* the reference formula, entry by entry (float32 operations as in spec 9.1) */
+    const float scale = (float)(16777216 - 2 * N);
+    int64_t sum = 0;
+    int changed = 0;
+    for (int i = 0; i < N; i++) {
+        const float rounded = floorf(pdf[i] / 1e-8f) * 1e-8f;
+        sum += (int64_t)floorf(scale * rounded) + 2;
+        assert_true(cdf[i] <= sum);
+        changed += cdf[i] != sum;
+        assert_true(cdf[i] - (i ? cdf[i - 1] : 0) >= 2);
+    }
+    assert_true(sum == (INT64_C(1) << 24) + 1); /* the case this test is about */
+    assert_int_equal(cdf[N - 1], 1 << 24);
+    assert_true(changed >= 1 && changed <= 44); /* symbols 20..63 only */
+    for (int s = 0; s < N; s += 10) {
+        ecl_bitwriter w;
+        ecl_bitwriter_init_growable(&w);
+        ecl_ac_encoder e;
+        ecl_ac_encoder_init(&e);
+        const int syms[4] = {s, 20, N - 1, 10};
+        for (int k = 0; k < 4; k++)
+            assert_int_equal(ecl_ac_encode(&e, &w, cdf, N, syms[k]), ENCODEC_OK);
+        assert_int_equal(ecl_ac_encoder_finish(&e, &w), ENCODEC_OK);
+        ecl_bitreader r;
+        ecl_bitreader_init(&r);
+        ecl_bitreader_feed(&r, w.buf, w.len);
+        ecl_ac_decoder d;
+        ecl_ac_decoder_init(&d);
+        for (int k = 0; k < 4; k++) {
+            int got;
+            assert_int_equal(ecl_ac_decode(&d, &r, cdf, N, &got), 1);
+            assert_int_equal(got, syms[k]);
+        }
+        ecl_bitwriter_free(&w);
+    }
+}
+
 /* ---- arithmetic coder --------------------------------------------------------------------- */
 
 typedef struct {
@@ -510,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_cdf_lm24),
         cmocka_unit_test(test_cdf_lm48),
         cmocka_unit_test(test_cdf_bad_input),
+        cmocka_unit_test(test_cdf_overfull),
         cmocka_unit_test(test_ac_encode_golden),
         cmocka_unit_test(test_ac_decode_golden),
         cmocka_unit_test(test_ac_decode_truncated),

@@ -46,11 +46,11 @@ static int32_t *lm_inputs(const int32_t *codes, int K, int T, int n)
 
 /* Frames 0..n-1 through ecl_lm_step from a fresh state. */
 static float *run_steps(const ecl_lm *lm, int past_context, const int32_t *prev, int K, int n,
-                        int n_threads)
+                        encodec_kernels isa, int n_threads)
 {
     ecl_lm_state *st;
     assert_int_equal(ecl_lm_state_create(lm, past_context, &st), ENCODEC_OK);
-    assert_int_equal(ecl_lm_state_set_threads(st, n_threads), ENCODEC_OK);
+    assert_int_equal(ecl_lm_state_set_exec(st, isa, n_threads), ENCODEC_OK);
     float *probs = malloc((size_t)n * K * lm->card * sizeof *probs);
     for (int t = 0; t < n; t++)
         assert_int_equal(ecl_lm_step(lm, st, prev + (size_t)t * K, K,
@@ -165,6 +165,38 @@ static void test_detmath_vs_libm(void **state)
     assert_true(ecl_det_expf(0.0f) == 1.0f && ecl_det_cosf(0.0f) == 1.0f);
     assert_true(ecl_det_erff(INFINITY) == 1.0f && ecl_det_erff(-INFINITY) == -1.0f);
     assert_true(ecl_det_pow10000f(1.0f) == 10000.0f && ecl_det_pow10000f(0.0f) == 1.0f);
+    /* the array exp gives ecl_det_expf's bits, in vector blocks and tails, special values
+     * included (a NaN or out-of-range value anywhere in a block) */
+    {
+        enum { N = 40003 };
+        float *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
+        for (int i = 0; i < N; i++)
+            in[i] = -120.0f + 215.0f * (float)i / N;
+        in[5] = NAN, in[9] = INFINITY, in[14] = -INFINITY, in[22] = -110.0f, in[23] = 89.0f;
+        in[30] = -110.00001f, in[31] = 89.00001f, in[40] = 1e-30f, in[41] = -0.0f;
+        void (*fns[2])(const float *, float *, int) = {ecl_det_expf_n, NULL};
+#ifdef ECL_DET_HAVE_AVX2
+        if (__builtin_cpu_supports("avx2"))
+            fns[1] = ecl_det_expf_n_avx2;
+#endif
+        for (int f = 0; f < 2 && fns[f]; f++) {
+            for (int n = 0; n <= 9; n++) { /* every tail length */
+                fns[f](in + n, out, N - n);
+                for (int i = 0; i < N - n; i++) {
+                    const float want = ecl_det_expf(in[n + i]);
+                    assert_memory_equal(&out[i], &want, sizeof want);
+                }
+            }
+            memcpy(out, in, N * sizeof *in); /* in place */
+            fns[f](out, out, N);
+            for (int i = 0; i < N; i++) {
+                const float want = ecl_det_expf(in[i]);
+                assert_memory_equal(&out[i], &want, sizeof want);
+            }
+        }
+        free(in);
+        free(out);
+    }
     /* GELU: PyTorch's float formula with libm erf */
     double gelu_err = 0;
     for (float x = -12.0f; x <= 12.0f; x += 0.001953125f) {
@@ -235,9 +267,9 @@ static void test_golden_tiny24(void **state)
     golden_stats gs = {0, 0, 0};
 
     int32_t *prev = lm_inputs(codes, K, T, T);
-    float *p = run_steps(lm, 0, prev, K, (int)ps[0], 1);
+    float *p = run_steps(lm, 0, prev, K, (int)ps[0], ENCODEC_KERNELS_AUTO, 1);
     compare_golden(lm, p, want, (int)ps[0], K, gcdf, &gs, "tiny24 lm.probs");
-    float *pw = run_steps(lm, pc, prev, K, (int)ws[0], 1);
+    float *pw = run_steps(lm, pc, prev, K, (int)ws[0], ENCODEC_KERNELS_AUTO, 1);
     compare_golden(lm, pw, want_w, (int)ws[0], K, NULL, &gs, "tiny24 lm.window.probs (pc 4)");
     printf("  tiny24: CDFs of our probabilities differing from golden lm.cdf: %d of %d\n",
            gs.cdf_differ, gs.cdf_total);
@@ -324,16 +356,21 @@ static void test_step_equals_sequence(void **state)
         int32_t *prev = lm_inputs(codes, K, T, T);
         for (int w = 0; w < 2; w++) {
             const int pc = w ? 4 : 0;
-            float *a = run_steps(lm, pc, prev, K, T, 1);
+            /* the sequence reference always runs the portable kernels */
             float *b = malloc((size_t)T * K * lm->card * sizeof *b);
             assert_int_equal(ecl_lm_forward_sequence(lm, pc, prev, T, K, b, 1), ENCODEC_OK);
-            assert_memory_equal(a, b, (size_t)T * K * lm->card * sizeof *a);
-            h = fingerprint(a, (size_t)T * K * lm->card, h);
-            free(a);
+            for (int isa = ENCODEC_KERNELS_PORTABLE; isa <= ENCODEC_KERNELS_NEON; isa++) {
+                if (!encodec_kernels_supported((encodec_kernels)isa))
+                    continue;
+                float *a = run_steps(lm, pc, prev, K, T, (encodec_kernels)isa, 1);
+                assert_memory_equal(a, b, (size_t)T * K * lm->card * sizeof *a);
+                free(a);
+            }
+            h = fingerprint(b, (size_t)T * K * lm->card, h);
             free(b);
         }
-        printf("  %s: %d frames, step == sequence (window %d and 4)\n", files[f], T,
-               lm->past_context);
+        printf("  %s: %d frames, step on every kernel path == sequence (window %d and 4)\n",
+               files[f], T, lm->past_context);
         free(prev);
         tu_golden_close(g);
         ecl_lm_free(lm);
@@ -530,7 +567,7 @@ static void test_step_arguments(void **state)
             s += probs[k * lm->card + i];
         assert_true(fabs(s - 1.0) < 1e-5);
     }
-    assert_int_equal(ecl_lm_state_set_threads(st, 0), ENCODEC_EINVAL);
+    assert_int_equal(ecl_lm_state_set_exec(st, ENCODEC_KERNELS_AUTO, 0), ENCODEC_EINVAL);
     ecl_lm_state_free(st);
     assert_int_equal(ecl_lm_state_create(NULL, 0, &st), ENCODEC_EINVAL);
     assert_null(st);
@@ -715,11 +752,11 @@ static void test_full_size_random(void **state)
     for (int t = 1; t < T; t++)
         for (int k = 0; k < K; k++)
             prev[t * K + k] = 1 + (int)((rng_uniform() + 1.0f) * 511.9f);
-    float *a = run_steps(lm, 0, prev, K, T, 1);
-    float *b = run_steps(lm, 0, prev, K, T, 2);
+    float *a = run_steps(lm, 0, prev, K, T, ENCODEC_KERNELS_PORTABLE, 1);
+    float *b = run_steps(lm, 0, prev, K, T, ENCODEC_KERNELS_AUTO, 2);
     float *c = malloc((size_t)T * K * lm->card * sizeof *c);
     assert_int_equal(ecl_lm_forward_sequence(lm, 5, prev, T, K, c, 2), ENCODEC_OK);
-    float *d = run_steps(lm, 5, prev, K, T, 1);
+    float *d = run_steps(lm, 5, prev, K, T, ENCODEC_KERNELS_AUTO, 1);
     const size_t bytes = (size_t)T * K * lm->card * sizeof *a;
     assert_memory_equal(a, b, bytes);
     assert_memory_equal(c, d, bytes);

@@ -1,0 +1,122 @@
+/* The language model's fixed-order kernels, written once and included by lm.c for each
+ * instruction set (LMK_SUFFIX names the instance, LMK_ROWS the rows per pass of a
+ * matrix-vector product, LMK_EXPF_N its array exp from detmath.c; lm.c compiles the second instance for AVX2 with a target pragma).
+ * Every result has the same bits in every instance: a dot product is accumulated in eight
+ * lanes (element i into lane i mod 8, in increasing i, the tail zero-padded), the lanes added
+ * in one fixed tree; element-wise loops keep their order per element. Only separate IEEE
+ * multiplies and adds are used (lm.c is built without FMA contraction), so the vector width
+ * changes the instructions, never the arithmetic. */
+
+#define LMK_CAT_(a, b) a##b
+#define LMK_CAT(a, b) LMK_CAT_(a, b)
+#define LMK(name) LMK_CAT(name, LMK_SUFFIX)
+
+/* (Helpers pass vectors by pointer: by value would be a different ABI per instance.) */
+
+/* The last n < 8 elements in lanes 0..n-1, zeros after them (a zero product adds nothing). */
+static inline void LMK(load_tail)(lanes8 *v, const float *p, int n)
+{
+    float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(t, p, (size_t)n * sizeof *p);
+    memcpy(v, t, sizeof *v);
+}
+
+/* The fixed lane reduction shared by every dot product. */
+static inline float LMK(hsum8)(const lanes8 *a)
+{
+    float l[8];
+    memcpy(l, a, sizeof l);
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+/* sum_i w[i] x[i] in lane order. */
+static float LMK(dot)(const float *w, const float *x, int n)
+{
+    lanes8 acc = LANES8_ZERO, wv, xv;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&wv, w + i, sizeof wv);
+        memcpy(&xv, x + i, sizeof xv);
+        LANES8_MADD(acc, wv, xv);
+    }
+    if (i < n) {
+        LMK(load_tail)(&wv, w + i, n - i);
+        LMK(load_tail)(&xv, x + i, n - i);
+        LANES8_MADD(acc, wv, xv);
+    }
+    return LMK(hsum8)(&acc);
+}
+
+/* LMK_ROWS rows of w (stride ld) against one x, sharing the loads of x (independent chains
+ * keep the adder busy); each row's result is bit-identical to dot(). */
+static inline void LMK(dot_rows)(const float *w, size_t ld, const float *x, int n, float *out)
+{
+    lanes8 acc[LMK_ROWS], xv, u;
+    for (int r = 0; r < LMK_ROWS; r++)
+        acc[r] = (lanes8)LANES8_ZERO;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&xv, x + i, sizeof xv);
+#pragma GCC unroll 8
+        for (int r = 0; r < LMK_ROWS; r++) {
+            memcpy(&u, w + r * ld + i, sizeof u);
+            LANES8_MADD(acc[r], u, xv);
+        }
+    }
+    if (i < n) {
+        LMK(load_tail)(&xv, x + i, n - i);
+        for (int r = 0; r < LMK_ROWS; r++) {
+            LMK(load_tail)(&u, w + r * ld + i, n - i);
+            LANES8_MADD(acc[r], u, xv);
+        }
+    }
+    for (int r = 0; r < LMK_ROWS; r++)
+        out[r] = LMK(hsum8)(&acc[r]);
+}
+
+/* y = W x + b for W [rows][cols]; OpenMP over blocks of rows (each output computed by one
+ * thread in the same order, so the thread count cannot change a bit). */
+static void LMK(matvec)(const float *w, const float *b, const float *x, int rows, int cols,
+                        float *y, int n_threads)
+{
+    const int blocks = (rows + LMK_ROWS - 1) / LMK_ROWS;
+    (void)n_threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) \
+    if (n_threads > 1 && (long)rows * cols >= 65536)
+#endif
+    for (int blk = 0; blk < blocks; blk++) {
+        const int r0 = LMK_ROWS * blk;
+        if (r0 + LMK_ROWS <= rows) {
+            float d[LMK_ROWS];
+            LMK(dot_rows)(w + (size_t)r0 * cols, (size_t)cols, x, cols, d);
+            for (int r = 0; r < LMK_ROWS; r++)
+                y[r0 + r] = d[r] + b[r0 + r];
+        } else {
+            for (int r = r0; r < rows; r++)
+                y[r] = LMK(dot)(w + (size_t)r * cols, x, cols) + b[r];
+        }
+    }
+}
+
+/* o[i] += a * v[i] for i < n: independent elements, so vectors of eight change nothing. */
+static void LMK(axpy)(float a, const float *v, float *o, int n)
+{
+    int i = 0;
+    const lanes8 av = LANES8_SET1(a);
+    lanes8 ov, vv;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&ov, o + i, sizeof ov);
+        memcpy(&vv, v + i, sizeof vv);
+        LANES8_MADD(ov, av, vv);
+        memcpy(o + i, &ov, sizeof ov);
+    }
+    for (; i < n; i++)
+        o[i] += a * v[i];
+}
+
+static const lm_kernels LMK(lm_kernels) = {LMK(matvec), LMK(dot), LMK(axpy), LMK_EXPF_N};
+
+#undef LMK
+#undef LMK_CAT
+#undef LMK_CAT_
