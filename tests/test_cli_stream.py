@@ -159,6 +159,19 @@ class StreamTest(unittest.TestCase):
         self.run_cli("live.ecdc", "lf.wav", check=True)
         with open(self.path("lf.wav"), "rb") as f:
             self.assertEqual(f.read(), known)
+        # `info` reads a live file's length from its end, like the known-length file's header
+        info = self.run_cli("info", "--model", TINY24, "live.ecdc", check=True).stdout.decode()
+        self.assertIn("live stream", info)
+        self.assertIn("samples: %d\n" % (RATE * 2), info)
+        known_info = self.run_cli("info", "--model", TINY24, "known.ecdc",
+                                  check=True).stdout.decode()
+        pick = lambda text: [l for l in text.splitlines() if l.startswith(("samples", "codebooks"))]
+        self.assertEqual(pick(info), pick(known_info))
+        with open(self.path("cut.ecdc"), "wb") as f:
+            f.write(live[:len(live) - 3])
+        p = self.run_cli("info", "--model", TINY24, "cut.ecdc")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"truncated", p.stderr)
 
     def test_live_compress_resampled_and_mixed(self):
         """16 kHz stereo f32le on a pipe gives the same audio as the whole-file path."""

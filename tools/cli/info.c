@@ -1,11 +1,14 @@
 /* `encodec info`: what an .ecdc file holds (header fields, the model's rate when the model can
- * be found, duration, bitrate), or the format of an audio file. Prints "key: value" lines. */
+ * be found, duration, bitrate), or the format of an audio file. Prints "key: value" lines.
+ * A live stream's length is written at its end, so it is read through the model's decoder. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audio_io.h"
 #include "commands.h"
 #include "diag.h"
+#include "ecdc_live.h"
 #include "encodec.h"
 #include "model_path.h"
 
@@ -25,17 +28,83 @@ static encodec_model *quiet_model(const cli_options *o, const char *name)
     return m;
 }
 
+/* Header and length of a live stream: the whole stream through an incremental reader (the
+ * audio is decoded and dropped). Returns ENCODEC_OK or the reader's error. */
+static int read_live(encodec_model *m, const byte_buf *in, encodec_ecdc_info *h)
+{
+    enum { BLOCK = 65536 };
+    encodec_decoder *dec = NULL;
+    encodec_ecdc_reader *reader = NULL;
+    float *pcm = NULL;
+    int err = encodec_decoder_create(m, &dec);
+    if (!err)
+        err = encodec_ecdc_reader_create(dec, &reader);
+    size_t cap = 0;
+    for (size_t off = 0; !err && off < in->size; off += BLOCK) {
+        const size_t len = in->size - off < BLOCK ? in->size - off : BLOCK;
+        const size_t need = encodec_ecdc_reader_max_samples(reader, len) *
+                            (size_t)encodec_model_channels(m);
+        if (need > cap) {
+            float *grown = realloc(pcm, need * sizeof *pcm);
+            if (!grown) {
+                err = ENCODEC_ENOMEM;
+                break;
+            }
+            pcm = grown, cap = need;
+        }
+        size_t got;
+        err = encodec_ecdc_reader_push(reader, in->data + off, len, pcm,
+                                       cap / (size_t)encodec_model_channels(m), &got);
+    }
+    if (!err) {
+        const size_t need = encodec_ecdc_reader_max_samples(reader, 0) *
+                            (size_t)encodec_model_channels(m);
+        float *grown = need > cap ? realloc(pcm, need * sizeof *pcm) : pcm;
+        size_t got;
+        if (!grown)
+            err = ENCODEC_ENOMEM;
+        else
+            pcm = grown, err = encodec_ecdc_reader_finish(reader, pcm, need, &got);
+    }
+    if (!err)
+        err = encodec_ecdc_reader_info(reader, h);
+    free(pcm);
+    encodec_ecdc_reader_free(reader);
+    encodec_decoder_free(dec);
+    return err;
+}
+
 static int info_ecdc(const cli_options *o, const char *name, const byte_buf *in)
 {
     encodec_ecdc_info h;
     int err = encodec_ecdc_probe(in->data, in->size, &h);
+    int live = 0;
+    if (err == ENCODEC_EECDC_HEADER && ecdc_is_live(in->data, in->size)) {
+        char model[64];
+        const size_t json = (size_t)in->data[5] << 24 | (size_t)in->data[6] << 16 |
+                            (size_t)in->data[7] << 8 | in->data[8];
+        if (ecdc_live_model_name(in->data + 9, json, model, sizeof model) == 0) {
+            encodec_model *m = quiet_model(o, model);
+            if (!m) {
+                printf("file: %s\n", name);
+                printf("type: ecdc (version %d, live stream)\n", in->data[4]);
+                printf("model: %s (not found: the length of a live stream is read with its "
+                       "model)\n", model);
+                printf("size: %zu bytes\n", in->size);
+                return 0;
+            }
+            err = read_live(m, in, &h);
+            encodec_model_free(m);
+            live = 1;
+        }
+    }
     if (err != ENCODEC_OK) {
         diag_error(name, "corrupt .ecdc file: %s", encodec_strerror(err));
         return 1;
     }
     encodec_model *m = quiet_model(o, h.model_name);
     printf("file: %s\n", name);
-    printf("type: ecdc (version %d)\n", in->data[4]);
+    printf("type: ecdc (version %d%s)\n", in->data[4], live ? ", live stream" : "");
     printf("model: %s%s\n", h.model_name, m ? "" : " (not found: rate and duration unknown)");
     if (m) {
         int sr = encodec_model_sample_rate(m);

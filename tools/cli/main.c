@@ -17,6 +17,7 @@
 #include "atomic_output.h"
 #include "commands.h"
 #include "diag.h"
+#include "ecdc_live.h"
 #include "encodec.h"
 #include "input.h"
 #include "model_path.h"
@@ -303,23 +304,6 @@ static int settle_output(cli_options *o, int decompress, char **owned, int *out_
     return output_check(o->output, o->force) == 0 ? 0 : 1;
 }
 
-/* A live .ecdc stream (written without knowing its length): its header says "live". */
-static int is_live_ecdc(const byte_buf *in)
-{
-    encodec_ecdc_info info;
-    if (in->size < 9 || encodec_ecdc_probe(in->data, in->size, &info) != ENCODEC_EECDC_HEADER)
-        return 0;
-    const unsigned char *h = in->data;
-    size_t json = (size_t)h[5] << 24 | (size_t)h[6] << 16 | (size_t)h[7] << 8 | h[8];
-    if (json > in->size - 9)
-        return 0;
-    const char *key = "\"live\"";
-    for (size_t i = 9; i + strlen(key) <= 9 + json; i++)
-        if (memcmp(h + i, key, strlen(key)) == 0)
-            return 1;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     parsed_args p;
@@ -390,7 +374,7 @@ int main(int argc, char **argv)
             rc = 1;
         else
             rc = run_compress(o, &in, out_is_wav);
-    } else if (rc == 0 && decompress && is_live_ecdc(&in)) {
+    } else if (rc == 0 && decompress && ecdc_is_live(in.data, in.size)) {
         rc = run_decompress_stream(o, &in, 0); /* encodec_decompress() takes no live files */
     } else if (rc == 0) {
         rc = decompress ? run_decompress(o, &in) : run_compress(o, &in, out_is_wav);

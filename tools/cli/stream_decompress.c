@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "diag.h"
+#include "ecdc_live.h"
 #include "encodec.h"
 #include "model_path.h"
 #include "pcm_sink.h"
@@ -19,58 +20,6 @@
 
 #define READ_BLOCK 65536
 #define MAX_HEADER (1u << 20) /* JSON metadata beyond this is not an .ecdc header */
-
-/* Value of the key "m" in the header JSON of a live stream, which encodec_ecdc_probe() rejects
- * (its "al" is 0). Flat objects only, as the writers make; the reader validates the rest.
- * Returns 0 or -1. */
-static int json_model_name(const unsigned char *p, size_t n, char *name, size_t size)
-{
-    size_t i = 0;
-#define SKIP_WS() while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++
-    SKIP_WS();
-    if (i >= n || p[i++] != '{')
-        return -1;
-    for (;;) {
-        SKIP_WS();
-        if (i >= n || p[i++] != '"')
-            return -1;
-        size_t k0 = i;
-        while (i < n && p[i] != '"' && p[i] != '\\')
-            i++;
-        if (i >= n || p[i] != '"')
-            return -1;
-        size_t k1 = i++;
-        SKIP_WS();
-        if (i >= n || p[i++] != ':')
-            return -1;
-        SKIP_WS();
-        if (i < n && p[i] == '"') {
-            size_t v0 = ++i;
-            while (i < n && p[i] != '"' && p[i] != '\\')
-                i++;
-            if (i >= n || p[i] != '"')
-                return -1;
-            if (k1 - k0 == 1 && p[k0] == 'm') {
-                if (i - v0 >= size)
-                    return -1;
-                memcpy(name, p + v0, i - v0);
-                name[i - v0] = '\0';
-                return 0;
-            }
-            i++;
-        } else {
-            while (i < n && p[i] != ',' && p[i] != '}' && p[i] != '{' && p[i] != '[')
-                i++;
-            if (i >= n || p[i] == '{' || p[i] == '[')
-                return -1;
-        }
-        SKIP_WS();
-        if (i >= n || p[i] != ',')
-            return -1; /* end of the object without "m" */
-        i++;
-    }
-#undef SKIP_WS
-}
 
 /* Read the header (magic, version, length, JSON) and find the model it names. Returns 0, or
  * an ENCODEC_EECDC_* code. */
@@ -94,8 +43,8 @@ static int read_header(byte_buf *head, int from_stdin, char *model, size_t size,
         snprintf(model, size, "%s", info.model_name);
         return 0;
     }
-    if (err == ENCODEC_EECDC_HEADER && json_model_name(head->data + 9, head->size - 9, model,
-                                                       size) == 0)
+    if (err == ENCODEC_EECDC_HEADER && ecdc_live_model_name(head->data + 9, head->size - 9, model,
+                                                            size) == 0)
         return 0; /* a live stream, or a header the reader will reject precisely */
     return err;
 }
