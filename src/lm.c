@@ -57,29 +57,61 @@ static lanes8 lanes8_set1(float a)
 
 /* The kernels of one instruction set (lm_kernels.h); the state picks an instance. */
 typedef struct {
-    void (*matvec)(const float *w, const float *b, const float *x, int rows, int cols, float *y,
-                   int n_threads);
+    void (*matvec)(const ecl_lm_matrix *w, const float *b, const float *x, int rows, int cols,
+                   float *y, int n_threads);
     float (*dot)(const float *w, const float *x, int n);
     void (*axpy)(float a, const float *v, float *o, int n);
     void (*expf_n)(const float *x, float *y, int n);
 } lm_kernels;
 
+/* float16 bits -> float32, exact for finite values (the loader rejects others): the bits moved
+ * to float32's places, then scaled by 2^112 (exact; also right for subnormals). */
+static inline float lm_half_to_float(uint16_t h)
+{
+    const uint32_t magnitude = (uint32_t)(h & 0x7fffu) << 13;
+    float f;
+    memcpy(&f, &magnitude, sizeof f);
+    f *= 0x1p112f;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    bits |= (uint32_t)(h & 0x8000u) << 16;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static inline void lm_half8_generic(lanes8 *v, const uint16_t *p)
+{
+    float t[8];
+    for (int j = 0; j < 8; j++)
+        t[j] = lm_half_to_float(p[j]);
+    memcpy(v, t, sizeof t);
+}
+
 #define LMK_SUFFIX _generic
+#define LMK_CVT8 lm_half8_generic
 #define LMK_ROWS 4
 #define LMK_EXPF_N ecl_det_expf_n
 #include "lm_kernels.h"
 #undef LMK_SUFFIX
 #undef LMK_ROWS
 #undef LMK_EXPF_N
+#undef LMK_CVT8
 
 #if defined(ECL_DET_HAVE_AVX2)
 #define LM_HAVE_AVX2 1
+#include <immintrin.h>
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx2")
+#pragma GCC target("avx2,f16c")
 #endif
+static inline void lm_half8_avx2(lanes8 *v, const uint16_t *p)
+{
+    const __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+    memcpy(v, &f, sizeof f);
+}
+#define LMK_CVT8 lm_half8_avx2
 #define LMK_SUFFIX _avx2
 #define LMK_ROWS 8
 #define LMK_EXPF_N ecl_det_expf_n_avx2
@@ -87,6 +119,7 @@ typedef struct {
 #undef LMK_SUFFIX
 #undef LMK_ROWS
 #undef LMK_EXPF_N
+#undef LMK_CVT8
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -99,7 +132,7 @@ static const lm_kernels *lm_kernels_for(encodec_kernels isa)
 {
 #ifdef LM_HAVE_AVX2
     if ((isa == ENCODEC_KERNELS_AVX2 || isa == ENCODEC_KERNELS_AVX512) &&
-        ecl_isa_supported(ENCODEC_KERNELS_AVX2))
+        ecl_isa_supported(ENCODEC_KERNELS_AVX2) && __builtin_cpu_supports("f16c"))
         return &lm_kernels_avx2;
 #endif
     (void)isa;
@@ -202,14 +235,14 @@ static void layer_finish(const ecl_lm *lm, const lm_kernels *kern, const ecl_lm_
                          float *x, frame_scratch *s, int n_threads)
 {
     const int d = lm->dim;
-    kern->matvec(ly->out_proj_w, ly->out_proj_b, s->attn, d, d, s->tmp, n_threads);
+    kern->matvec(&ly->out_proj, ly->out_proj_b, s->attn, d, d, s->tmp, n_threads);
     for (int i = 0; i < d; i++)
         s->tmp[i] = x[i] + s->tmp[i];
     layer_norm(s->tmp, ly->norm1_w, ly->norm1_b, d, x);
-    kern->matvec(ly->linear1_w, ly->linear1_b, x, lm->ff_dim, d, s->hidden, n_threads);
+    kern->matvec(&ly->linear1, ly->linear1_b, x, lm->ff_dim, d, s->hidden, n_threads);
     for (int i = 0; i < lm->ff_dim; i++)
         s->hidden[i] = ecl_det_gelu(s->hidden[i]);
-    kern->matvec(ly->linear2_w, ly->linear2_b, s->hidden, d, lm->ff_dim, s->tmp, n_threads);
+    kern->matvec(&ly->linear2, ly->linear2_b, s->hidden, d, lm->ff_dim, s->tmp, n_threads);
     for (int i = 0; i < d; i++)
         s->tmp[i] = x[i] + s->tmp[i];
     layer_norm(s->tmp, ly->norm2_w, ly->norm2_b, d, x);
@@ -220,7 +253,7 @@ static void layer_finish(const ecl_lm *lm, const lm_kernels *kern, const ecl_lm_
 static void output_heads(const ecl_lm *lm, const lm_kernels *kern, const float *x,
                          int n_codebooks, float *probs, int n_threads)
 {
-    kern->matvec(lm->head_w, lm->head_b, x, n_codebooks * lm->card, lm->dim, probs, n_threads);
+    kern->matvec(&lm->head, lm->head_b, x, n_codebooks * lm->card, lm->dim, probs, n_threads);
     (void)n_threads;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1)
@@ -356,6 +389,22 @@ static float *carve(carver *c, size_t a, size_t b)
     return p;
 }
 
+/* A matrix of rows x cols in the LM's weight precision (float16 takes half the floats). */
+static ecl_lm_matrix carve_matrix(carver *c, const ecl_lm *lm, size_t rows, size_t cols)
+{
+    ecl_lm_matrix m = {NULL, NULL};
+    size_t n = 0;
+    if (!ecl_mul_size(rows, cols, &n)) {
+        c->overflow = 1;
+        return m;
+    }
+    if (lm->f16)
+        m.f16 = (uint16_t *)carve(c, n / 2 + 1, 1);
+    else
+        m.f32 = carve(c, n, 1);
+    return m;
+}
+
 static void carve_all(ecl_lm *lm, carver *c)
 {
     const size_t d = (size_t)lm->dim, ff = (size_t)lm->ff_dim;
@@ -363,13 +412,13 @@ static void carve_all(ecl_lm *lm, carver *c)
     lm->norm_in_b = carve(c, d, 1);
     for (int l = 0; l < lm->num_layers; l++) {
         ecl_lm_layer *ly = &lm->layers[l];
-        ly->in_proj_w = carve(c, 3 * d, d);
+        ly->in_proj = carve_matrix(c, lm, 3 * d, d);
         ly->in_proj_b = carve(c, 3 * d, 1);
-        ly->out_proj_w = carve(c, d, d);
+        ly->out_proj = carve_matrix(c, lm, d, d);
         ly->out_proj_b = carve(c, d, 1);
-        ly->linear1_w = carve(c, ff, d);
+        ly->linear1 = carve_matrix(c, lm, ff, d);
         ly->linear1_b = carve(c, ff, 1);
-        ly->linear2_w = carve(c, d, ff);
+        ly->linear2 = carve_matrix(c, lm, d, ff);
         ly->linear2_b = carve(c, d, 1);
         ly->norm1_w = carve(c, d, 1);
         ly->norm1_b = carve(c, d, 1);
@@ -377,9 +426,50 @@ static void carve_all(ecl_lm *lm, carver *c)
         ly->norm2_b = carve(c, d, 1);
     }
     lm->emb = carve(c, (size_t)lm->n_q * ((size_t)lm->card + 1), d);
-    lm->head_w = carve(c, (size_t)lm->n_q * (size_t)lm->card, d);
+    lm->head = carve_matrix(c, lm, (size_t)lm->n_q * (size_t)lm->card, d);
     lm->head_b = carve(c, (size_t)lm->n_q, (size_t)lm->card);
     lm->pos_freq = carve(c, d / 2, 1);
+}
+
+/* A float16 matrix tensor checked as lm_load_tensor does and copied bit for bit. */
+static int lm_load_f16(lm_loader *ld, const char *name, int n_dims, const int64_t *shape,
+                       uint16_t *dst)
+{
+    int err = ecl_safetensors_read_weight(ld->st, name, n_dims, shape, NULL, ld->source,
+                                          ld->msg, ld->msg_size);
+    if (err)
+        return err;
+    const ecl_tensor *t = ecl_safetensors_find(ld->st, name);
+    for (size_t i = 0; i < t->n_elements; i++) {
+        dst[i] = (uint16_t)(t->data[2 * i] | t->data[2 * i + 1] << 8);
+        if ((dst[i] & 0x7c00u) == 0x7c00u)
+            return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_VALUE,
+                            "%s: tensor %s has a NaN or infinite value at index %zu",
+                            ld->source, name, i);
+    }
+    return ENCODEC_OK;
+}
+
+/* Whether every matrix tensor of the file is float16 (then they stay float16 in memory). */
+static int lm_matrices_f16(const ecl_safetensors *st, const ecl_lm *lm)
+{
+    static const char *const layer_matrices[4] = {"self_attn.in_proj_weight",
+                                                  "self_attn.out_proj.weight",
+                                                  "linear1.weight", "linear2.weight"};
+    char name[160];
+    const ecl_tensor *t;
+    for (int l = 0; l < lm->num_layers; l++)
+        for (int i = 0; i < 4; i++) {
+            snprintf(name, sizeof name, "transformer.layers.%d.%s", l, layer_matrices[i]);
+            if (!(t = ecl_safetensors_find(st, name)) || t->dtype != ECL_DTYPE_F16)
+                return 0;
+        }
+    for (int k = 0; k < lm->n_q; k++) {
+        snprintf(name, sizeof name, "linears.%d.weight", k);
+        if (!(t = ecl_safetensors_find(st, name)) || t->dtype != ECL_DTYPE_F16)
+            return 0;
+    }
+    return 1;
 }
 
 static int lm_bind(lm_loader *ld, ecl_lm *lm)
@@ -393,6 +483,13 @@ static int lm_bind(lm_loader *ld, ecl_lm *lm)
         if ((err = lm_load_tensor(ld, name, nd, shape_, dst)))                                \
             return err;                                                                       \
     } while (0)
+#define LOAD_MATRIX(m, offset, rows, cols)                                                    \
+    do {                                                                                      \
+        const int64_t shape_[] = {rows, cols};                                                \
+        if ((err = lm->f16 ? lm_load_f16(ld, name, 2, shape_, (m).f16 + (offset))             \
+                           : lm_load_tensor(ld, name, 2, shape_, (m).f32 + (offset))))        \
+            return err;                                                                       \
+    } while (0)
     snprintf(name, sizeof name, "transformer.norm_in.weight");
     LOAD(1, lm->norm_in_w, d);
     snprintf(name, sizeof name, "transformer.norm_in.bias");
@@ -401,19 +498,19 @@ static int lm_bind(lm_loader *ld, ecl_lm *lm)
         ecl_lm_layer *ly = &lm->layers[l];
         const char *p = "transformer.layers";
         snprintf(name, sizeof name, "%s.%d.self_attn.in_proj_weight", p, l);
-        LOAD(2, ly->in_proj_w, 3 * d, d);
+        LOAD_MATRIX(ly->in_proj, 0, 3 * d, d);
         snprintf(name, sizeof name, "%s.%d.self_attn.in_proj_bias", p, l);
         LOAD(1, ly->in_proj_b, 3 * d);
         snprintf(name, sizeof name, "%s.%d.self_attn.out_proj.weight", p, l);
-        LOAD(2, ly->out_proj_w, d, d);
+        LOAD_MATRIX(ly->out_proj, 0, d, d);
         snprintf(name, sizeof name, "%s.%d.self_attn.out_proj.bias", p, l);
         LOAD(1, ly->out_proj_b, d);
         snprintf(name, sizeof name, "%s.%d.linear1.weight", p, l);
-        LOAD(2, ly->linear1_w, ff, d);
+        LOAD_MATRIX(ly->linear1, 0, ff, d);
         snprintf(name, sizeof name, "%s.%d.linear1.bias", p, l);
         LOAD(1, ly->linear1_b, ff);
         snprintf(name, sizeof name, "%s.%d.linear2.weight", p, l);
-        LOAD(2, ly->linear2_w, d, ff);
+        LOAD_MATRIX(ly->linear2, 0, d, ff);
         snprintf(name, sizeof name, "%s.%d.linear2.bias", p, l);
         LOAD(1, ly->linear2_b, d);
         snprintf(name, sizeof name, "%s.%d.norm1.weight", p, l);
@@ -429,11 +526,12 @@ static int lm_bind(lm_loader *ld, ecl_lm *lm)
         snprintf(name, sizeof name, "emb.%d.weight", k);
         LOAD(2, lm->emb + (size_t)k * (card + 1) * d, card + 1, d);
         snprintf(name, sizeof name, "linears.%d.weight", k);
-        LOAD(2, lm->head_w + (size_t)k * card * d, card, d);
+        LOAD_MATRIX(lm->head, (size_t)k * card * d, card, d);
         snprintf(name, sizeof name, "linears.%d.bias", k);
         LOAD(1, lm->head_b + (size_t)k * card, card);
     }
 #undef LOAD
+#undef LOAD_MATRIX
     return ENCODEC_OK;
 }
 
@@ -468,6 +566,7 @@ int ecl_lm_load(const uint8_t *data, size_t size, const char *source, ecl_lm **o
         err = lm_parse_config(&ld, config, lm);
     if (!err) {
         lm->layers = calloc((size_t)lm->num_layers, sizeof *lm->layers);
+        lm->f16 = lm_matrices_f16(st, lm);
         carver c = {NULL, 0, 0};
         if (lm->layers)
             carve_all(lm, &c);
@@ -633,7 +732,7 @@ int ecl_lm_step(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_c
     for (int l = 0; l < lm->num_layers; l++) {
         const ecl_lm_layer *ly = &lm->layers[l];
         float *ring_k = st->keys + (size_t)l * w * d, *ring_v = st->values + (size_t)l * w * d;
-        st->kern->matvec(ly->in_proj_w, ly->in_proj_b, x, 3 * lm->dim, lm->dim, s->qkv,
+        st->kern->matvec(&ly->in_proj, ly->in_proj_b, x, 3 * lm->dim, lm->dim, s->qkv,
                          st->n_threads);
         for (int j = 0; j < n; j++) {
             const size_t r = (size_t)((st->oldest + j) % st->window);
@@ -706,7 +805,7 @@ int ecl_lm_forward_sequence(const ecl_lm *lm, int past_context, const int32_t *p
         /* project every frame's layer input first (all layer inputs are known now) */
         for (size_t t = 0; t < T; t++) {
             float *q = Q + t * 3 * d;
-            gen->matvec(ly->in_proj_w, ly->in_proj_b, X + t * d, 3 * lm->dim, lm->dim, q,
+            gen->matvec(&ly->in_proj, ly->in_proj_b, X + t * d, 3 * lm->dim, lm->dim, q,
                    n_threads);
             memcpy(K + (t + 1) * d, q + d, d * sizeof(float));
             memcpy(V + (t + 1) * d, q + 2 * d, d * sizeof(float));

@@ -20,16 +20,24 @@
  * argument reduction exact): 41 days of 75 Hz frames per segment. */
 #define ECL_LM_MAX_OFFSET (INT64_C(1) << 28)
 
+/* A weight matrix [rows][cols], kept in the file's precision: float32, or float16 (converted
+ * exactly to float32 inside the kernels: the same values either way, half the memory traffic).
+ * Exactly one of the pointers is set. */
+typedef struct {
+    float *f32;
+    uint16_t *f16;
+} ecl_lm_matrix;
+
 /* One post-norm transformer layer; linear weights are [out][in] as in PyTorch. */
 typedef struct {
-    float *in_proj_w;  /* [3 * dim][dim]: rows of W_q, then W_k, then W_v */
-    float *in_proj_b;  /* [3 * dim] */
-    float *out_proj_w; /* [dim][dim] */
-    float *out_proj_b; /* [dim] */
-    float *linear1_w;  /* [ff_dim][dim] */
-    float *linear1_b;  /* [ff_dim] */
-    float *linear2_w;  /* [dim][ff_dim] */
-    float *linear2_b;  /* [dim] */
+    ecl_lm_matrix in_proj;  /* [3 * dim][dim]: rows of W_q, then W_k, then W_v */
+    float *in_proj_b;       /* [3 * dim] */
+    ecl_lm_matrix out_proj; /* [dim][dim] */
+    float *out_proj_b;      /* [dim] */
+    ecl_lm_matrix linear1;  /* [ff_dim][dim] */
+    float *linear1_b;       /* [ff_dim] */
+    ecl_lm_matrix linear2;  /* [dim][ff_dim] */
+    float *linear2_b;       /* [dim] */
     float *norm1_w, *norm1_b; /* [dim] LayerNorm after attention */
     float *norm2_w, *norm2_b; /* [dim] LayerNorm after the feed-forward block */
 } ecl_lm_layer;
@@ -43,10 +51,11 @@ typedef struct ecl_lm {
     int ff_dim;       /* int(hidden_scale * dim) */
     int past_context; /* attention window in frames */
     float q_divisor;  /* float32(sqrt(head_dim)): queries are divided by it */
+    int f16;          /* the matrices are float16 (every one of them is in the file) */
     float *norm_in_w, *norm_in_b; /* [dim] LayerNorm of the summed embeddings */
     ecl_lm_layer *layers;         /* [num_layers] */
     float *emb;       /* [n_q][card + 1][dim]; row 0 = "no previous code" */
-    float *head_w;    /* [n_q][card][dim] */
+    ecl_lm_matrix head; /* [n_q * card][dim]: the heads one after the other */
     float *head_b;    /* [n_q][card] */
     float *pos_freq;  /* [dim / 2]: f_j = 10000^(j / (dim/2 - 1)) in float32 */
     void *block;      /* the single allocation holding every array above */

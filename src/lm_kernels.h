@@ -47,9 +47,50 @@ static float LMK(dot)(const float *w, const float *x, int n)
     return LMK(hsum8)(&acc);
 }
 
-/* LMK_ROWS rows of w (stride ld) against one x, sharing the loads of x (independent chains
+/* Eight weights as float32 lanes, from float32 or float16 (exact conversion). */
+static inline __attribute__((always_inline)) void LMK(load_w)(lanes8 *v, const void *w,
+                                                              size_t i, int f16)
+{
+    if (f16)
+        LMK_CVT8(v, (const uint16_t *)w + i);
+    else
+        memcpy(v, (const float *)w + i, sizeof *v);
+}
+
+/* The last n < 8 weights from i on, zero-padded. */
+static inline void LMK(load_w_tail)(lanes8 *v, const void *w, size_t i, int n, int f16)
+{
+    float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int j = 0; j < n; j++)
+        t[j] = f16 ? lm_half_to_float(((const uint16_t *)w)[i + j]) : ((const float *)w)[i + j];
+    memcpy(v, t, sizeof *v);
+}
+
+/* Row r of w (cols wide) against x, in lane order: the same bits as dot(). */
+static inline __attribute__((always_inline)) float LMK(dot_w)(const void *w, int f16,
+                                                              size_t r, const float *x, int n)
+{
+    lanes8 acc = LANES8_ZERO, wv, xv;
+    const size_t base = r * (size_t)n;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        LMK(load_w)(&wv, w, base + (size_t)i, f16);
+        memcpy(&xv, x + i, sizeof xv);
+        LANES8_MADD(acc, wv, xv);
+    }
+    if (i < n) {
+        LMK(load_w_tail)(&wv, w, base + (size_t)i, n - i, f16);
+        LMK(load_tail)(&xv, x + i, n - i);
+        LANES8_MADD(acc, wv, xv);
+    }
+    return LMK(hsum8)(&acc);
+}
+
+/* Rows r0 .. r0 + LMK_ROWS - 1 of w against one x, sharing the loads of x (independent chains
  * keep the adder busy); each row's result is bit-identical to dot(). */
-static inline void LMK(dot_rows)(const float *w, size_t ld, const float *x, int n, float *out)
+static inline __attribute__((always_inline)) void LMK(dot_rows)(const void *w, int f16,
+                                                                size_t r0, const float *x,
+                                                                int n, float *out)
 {
     lanes8 acc[LMK_ROWS], xv, u;
     for (int r = 0; r < LMK_ROWS; r++)
@@ -59,14 +100,14 @@ static inline void LMK(dot_rows)(const float *w, size_t ld, const float *x, int 
         memcpy(&xv, x + i, sizeof xv);
 #pragma GCC unroll 8
         for (int r = 0; r < LMK_ROWS; r++) {
-            memcpy(&u, w + r * ld + i, sizeof u);
+            LMK(load_w)(&u, w, (r0 + (size_t)r) * (size_t)n + (size_t)i, f16);
             LANES8_MADD(acc[r], u, xv);
         }
     }
     if (i < n) {
         LMK(load_tail)(&xv, x + i, n - i);
         for (int r = 0; r < LMK_ROWS; r++) {
-            LMK(load_tail)(&u, w + r * ld + i, n - i);
+            LMK(load_w_tail)(&u, w, (r0 + (size_t)r) * (size_t)n + (size_t)i, n - i, f16);
             LANES8_MADD(acc[r], u, xv);
         }
     }
@@ -74,28 +115,41 @@ static inline void LMK(dot_rows)(const float *w, size_t ld, const float *x, int 
         out[r] = LMK(hsum8)(&acc[r]);
 }
 
+/* y = W x + b, rows [row0, row1) of W; f16 is a constant at each call, so the compiler makes
+ * one loop per weight type. */
+static inline __attribute__((always_inline)) void LMK(matvec_rows)(const void *w, int f16,
+                                                                   const float *b,
+                                                                   const float *x, int cols,
+                                                                   float *y, int row0, int row1)
+{
+    int r0 = row0;
+    for (; r0 + LMK_ROWS <= row1; r0 += LMK_ROWS) {
+        float d[LMK_ROWS];
+        LMK(dot_rows)(w, f16, (size_t)r0, x, cols, d);
+        for (int r = 0; r < LMK_ROWS; r++)
+            y[r0 + r] = d[r] + b[r0 + r];
+    }
+    for (; r0 < row1; r0++)
+        y[r0] = LMK(dot_w)(w, f16, (size_t)r0, x, cols) + b[r0];
+}
+
 /* y = W x + b for W [rows][cols]; OpenMP over blocks of rows (each output computed by one
  * thread in the same order, so the thread count cannot change a bit). */
-static void LMK(matvec)(const float *w, const float *b, const float *x, int rows, int cols,
-                        float *y, int n_threads)
+static void LMK(matvec)(const ecl_lm_matrix *w, const float *b, const float *x, int rows,
+                        int cols, float *y, int n_threads)
 {
-    const int blocks = (rows + LMK_ROWS - 1) / LMK_ROWS;
+    const int per_block = 16 * LMK_ROWS, blocks = (rows + per_block - 1) / per_block;
     (void)n_threads;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) \
     if (n_threads > 1 && (long)rows * cols >= 65536)
 #endif
     for (int blk = 0; blk < blocks; blk++) {
-        const int r0 = LMK_ROWS * blk;
-        if (r0 + LMK_ROWS <= rows) {
-            float d[LMK_ROWS];
-            LMK(dot_rows)(w + (size_t)r0 * cols, (size_t)cols, x, cols, d);
-            for (int r = 0; r < LMK_ROWS; r++)
-                y[r0 + r] = d[r] + b[r0 + r];
-        } else {
-            for (int r = r0; r < rows; r++)
-                y[r] = LMK(dot)(w + (size_t)r * cols, x, cols) + b[r];
-        }
+        const int row0 = blk * per_block, row1 = row0 + per_block < rows ? row0 + per_block : rows;
+        if (w->f16)
+            LMK(matvec_rows)(w->f16, 1, b, x, cols, y, row0, row1);
+        else
+            LMK(matvec_rows)(w->f32, 0, b, x, cols, y, row0, row1);
     }
 }
 

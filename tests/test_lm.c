@@ -647,6 +647,251 @@ static void test_attach_to_model(void **state)
 
 /* An LM image with the real checkpoint's keys and shapes (from shapes-lm_24khz.json, in file
  * order) and random weights scaled like PyTorch's initialisation. */
+/* ---- float16 weights ------------------------------------------------------------------------ */
+
+static int is_lm_matrix(const char *name)
+{
+    return strstr(name, "in_proj_weight") || strstr(name, "out_proj.weight") ||
+           strstr(name, "linear1.weight") || strstr(name, "linear2.weight") ||
+           (strncmp(name, "linears.", 8) == 0 && strstr(name, ".weight"));
+}
+
+/* A float16 value near f (truncated; LM weights are normal halves or flush to 0), and back. */
+static uint16_t to_half(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    const uint16_t sign = (uint16_t)(u >> 16 & 0x8000u);
+    const int e = (int)(u >> 23 & 0xff) - 127 + 15;
+    if (e <= 0)
+        return sign;
+    assert_true(e < 31);
+    return (uint16_t)(sign | e << 10 | (u >> 13 & 0x3ffu));
+}
+
+static float from_half(uint16_t h)
+{
+    const int e = h >> 10 & 0x1f;
+    const uint32_t u = (uint32_t)(h & 0x8000u) << 16 |
+                       (e ? (uint32_t)(e - 15 + 127) << 23 | (uint32_t)(h & 0x3ffu) << 13 : 0);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* The tiny24 LM with the matrices whose names pass `pick` rounded to float16 values, stored as
+ * F16 (as_f16) or as F32 holding the same values. */
+static uint8_t *lm_with_half_matrices(int (*pick)(const char *), int as_f16, size_t *len)
+{
+    st_image im = read_image("tiny24_lm.safetensors");
+    uint8_t *data = malloc(im.data_len);
+    size_t at = 0;
+    cJSON *entry;
+    cJSON_ArrayForEach(entry, im.header)
+    {
+        if (strcmp(entry->string, "__metadata__") == 0)
+            continue;
+        cJSON *offs = cJSON_GetObjectItemCaseSensitive(entry, "data_offsets");
+        const size_t begin = (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble;
+        const size_t end = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
+        const size_t n = (end - begin) / 4;
+        const float *src = (const float *)(const void *)(im.data + begin);
+        const size_t start = at;
+        if (pick(entry->string) && as_f16) {
+            for (size_t i = 0; i < n; i++) {
+                const uint16_t h = to_half(src[i]);
+                data[at++] = (uint8_t)h, data[at++] = (uint8_t)(h >> 8);
+            }
+            cJSON_ReplaceItemInObjectCaseSensitive(entry, "dtype", cJSON_CreateString("F16"));
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                const float f = pick(entry->string) ? from_half(to_half(src[i])) : src[i];
+                memcpy(data + at, &f, sizeof f);
+                at += sizeof f;
+            }
+        }
+        cJSON_ReplaceItemInArray(offs, 0, cJSON_CreateNumber((double)start));
+        cJSON_ReplaceItemInArray(offs, 1, cJSON_CreateNumber((double)at));
+    }
+    uint8_t *img = serialise(im.header, data, at, len);
+    free(data);
+    free(im.file);
+    cJSON_Delete(im.header);
+    return img;
+}
+
+/* A random LM of odd sizes (dim 12: every product has a column tail) whose weights are float16
+ * values, with its matrices stored as F16 or as F32. */
+static uint8_t *random_small_lm(int matrices_f16, size_t *len)
+{
+    enum { NQ = 3, CARD = 1024, D = 12, FF = 48, L = 2 };
+    char names[64][48];
+    int64_t shapes[64][2];
+    int n_t = 0;
+#define T2(r, c, ...) (snprintf(names[n_t], 48, __VA_ARGS__), shapes[n_t][0] = r, shapes[n_t++][1] = c)
+    T2(D, 0, "transformer.norm_in.weight");
+    T2(D, 0, "transformer.norm_in.bias");
+    for (int l = 0; l < L; l++) {
+        T2(3 * D, D, "transformer.layers.%d.self_attn.in_proj_weight", l);
+        T2(3 * D, 0, "transformer.layers.%d.self_attn.in_proj_bias", l);
+        T2(D, D, "transformer.layers.%d.self_attn.out_proj.weight", l);
+        T2(D, 0, "transformer.layers.%d.self_attn.out_proj.bias", l);
+        T2(FF, D, "transformer.layers.%d.linear1.weight", l);
+        T2(FF, 0, "transformer.layers.%d.linear1.bias", l);
+        T2(D, FF, "transformer.layers.%d.linear2.weight", l);
+        T2(D, 0, "transformer.layers.%d.linear2.bias", l);
+        T2(D, 0, "transformer.layers.%d.norm1.weight", l);
+        T2(D, 0, "transformer.layers.%d.norm1.bias", l);
+        T2(D, 0, "transformer.layers.%d.norm2.weight", l);
+        T2(D, 0, "transformer.layers.%d.norm2.bias", l);
+    }
+    for (int k = 0; k < NQ; k++) {
+        T2(CARD + 1, D, "emb.%d.weight", k);
+        T2(CARD, D, "linears.%d.weight", k);
+        T2(CARD, 0, "linears.%d.bias", k);
+    }
+#undef T2
+    cJSON *header = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(header, "__metadata__");
+    cJSON_AddStringToObject(meta, "config",
+                            "{\"n_q\": 3, \"card\": 1024, \"dim\": 12, \"num_heads\": 4, "
+                            "\"num_layers\": 2, \"hidden_scale\": 4.0, \"max_period\": 10000.0, "
+                            "\"gelu\": true, \"norm_in\": true, \"norm_first\": false, "
+                            "\"dropout\": 0.0, \"past_context\": 20}");
+    uint8_t *data = malloc((size_t)4 * (L * (3 * D * D + D * D + 2 * FF * D) +
+                                        NQ * (2 * CARD + 1) * D + 4096 + 64 * FF));
+    size_t at = 0;
+    rng_state = 77;
+    for (int t = 0; t < n_t; t++) {
+        const int64_t rows = shapes[t][0], cols = shapes[t][1] ? shapes[t][1] : 1;
+        const int half = matrices_f16 && is_lm_matrix(names[t]);
+        cJSON *entry = cJSON_AddObjectToObject(header, names[t]);
+        cJSON_AddStringToObject(entry, "dtype", half ? "F16" : "F32");
+        cJSON *shape = cJSON_AddArrayToObject(entry, "shape");
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)rows));
+        if (shapes[t][1])
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)cols));
+        cJSON *offs = cJSON_AddArrayToObject(entry, "data_offsets");
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)at));
+        const float scale = shapes[t][1] ? 1.0f / sqrtf((float)cols) : 0.1f;
+        for (int64_t i = 0; i < rows * cols; i++) {
+            const uint16_t h = to_half((strstr(names[t], "norm") && strstr(names[t], "weight")
+                                            ? 1.0f
+                                            : 0.0f) +
+                                       scale * rng_uniform());
+            if (half) {
+                data[at++] = (uint8_t)h, data[at++] = (uint8_t)(h >> 8);
+            } else {
+                const float f = from_half(h);
+                memcpy(data + at, &f, sizeof f);
+                at += sizeof f;
+            }
+        }
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)at));
+    }
+    uint8_t *img = serialise(header, data, at, len);
+    free(data);
+    cJSON_Delete(header);
+    return img;
+}
+
+static int pick_first_head(const char *name) { return strcmp(name, "linears.0.weight") == 0; }
+
+/* Matrices stored as float16 stay float16 in memory (all of them, or none), converted exactly
+ * in the kernels: the same probabilities, bit for bit, as float32 storage of the same values,
+ * on every kernel path. */
+static void test_f16_weights(void **state)
+{
+    (void)state;
+    tu_golden *g = tu_golden_open("tiny24.golden.safetensors");
+    int64_t cs[8];
+    const int32_t *codes = tu_golden_i32(g, "excerpt.bw1.5.codes", cs, NULL, NULL);
+    const int K = (int)cs[0], T = (int)cs[1];
+    int32_t *prev = lm_inputs(codes, K, T, T);
+    size_t len_h, len_f, len_m;
+    uint8_t *img_h = lm_with_half_matrices(is_lm_matrix, 1, &len_h);
+    uint8_t *img_f = lm_with_half_matrices(is_lm_matrix, 0, &len_f);
+    uint8_t *img_m = lm_with_half_matrices(pick_first_head, 1, &len_m);
+    ecl_lm *lm_h, *lm_f, *lm_m;
+    char msg[256];
+    assert_int_equal(ecl_lm_load(img_h, len_h, "<f16>", &lm_h, msg, sizeof msg), ENCODEC_OK);
+    assert_int_equal(ecl_lm_load(img_f, len_f, "<f32>", &lm_f, msg, sizeof msg), ENCODEC_OK);
+    assert_int_equal(ecl_lm_load(img_m, len_m, "<mixed>", &lm_m, msg, sizeof msg), ENCODEC_OK);
+    assert_true(lm_h->f16 && lm_h->head.f16 && !lm_h->head.f32);
+    assert_true(!lm_f->f16 && !lm_m->f16); /* one float16 tensor alone is widened at load */
+    const size_t n = (size_t)T * K * lm_f->card;
+    float *want = malloc(n * sizeof *want);
+    assert_int_equal(ecl_lm_forward_sequence(lm_f, 0, prev, T, K, want, 1), ENCODEC_OK);
+    float *seq = malloc(n * sizeof *seq);
+    assert_int_equal(ecl_lm_forward_sequence(lm_h, 0, prev, T, K, seq, 1), ENCODEC_OK);
+    assert_memory_equal(seq, want, n * sizeof *seq);
+    for (int isa = ENCODEC_KERNELS_PORTABLE; isa <= ENCODEC_KERNELS_NEON; isa++) {
+        if (!encodec_kernels_supported((encodec_kernels)isa))
+            continue;
+        for (int threads = 1; threads <= 2; threads++) {
+            float *a = run_steps(lm_h, 0, prev, K, T, (encodec_kernels)isa, threads);
+            assert_memory_equal(a, want, n * sizeof *a);
+            free(a);
+        }
+    }
+    /* a float16 file with a NaN or infinity in a matrix is refused */
+    uint8_t *bad = malloc(len_h);
+    memcpy(bad, img_h, len_h);
+    uint64_t hn = 0;
+    for (int i = 7; i >= 0; i--)
+        hn = (hn << 8) | bad[i];
+    cJSON *header = cJSON_ParseWithLength((const char *)bad + 8, (size_t)hn);
+    cJSON *head0 = cJSON_GetObjectItemCaseSensitive(header, "linears.0.weight");
+    const size_t off = (size_t)cJSON_GetArrayItem(
+                           cJSON_GetObjectItemCaseSensitive(head0, "data_offsets"), 0)
+                           ->valuedouble;
+    bad[8 + hn + off + 7] = 0x7c; /* element 3: exponent all ones */
+    expect_lm_error(bad, len_h, ENCODEC_EWEIGHTS_VALUE, "linears.0.weight");
+    /* odd sizes: column tails in every product */
+    {
+        size_t lh, lf;
+        uint8_t *ih = random_small_lm(1, &lh), *iff = random_small_lm(0, &lf);
+        ecl_lm *sh, *sf;
+        assert_int_equal(ecl_lm_load(ih, lh, "<f16>", &sh, msg, sizeof msg), ENCODEC_OK);
+        assert_int_equal(ecl_lm_load(iff, lf, "<f32>", &sf, msg, sizeof msg), ENCODEC_OK);
+        assert_true(sh->f16 && !sf->f16);
+        enum { K3 = 3, T3 = 40 };
+        int32_t p3[T3 * K3];
+        for (int i = 0; i < T3 * K3; i++)
+            p3[i] = i < K3 ? 0 : 1 + (int)((rng_uniform() + 1.0f) * 511.9f);
+        float *ref = malloc((size_t)T3 * K3 * 1024 * sizeof *ref);
+        assert_int_equal(ecl_lm_forward_sequence(sf, 0, p3, T3, K3, ref, 1), ENCODEC_OK);
+        for (int isa = ENCODEC_KERNELS_PORTABLE; isa <= ENCODEC_KERNELS_NEON; isa++) {
+            if (!encodec_kernels_supported((encodec_kernels)isa))
+                continue;
+            for (int f = 0; f < 2; f++) {
+                float *a = run_steps(f ? sh : sf, 0, p3, K3, T3, (encodec_kernels)isa, 1);
+                assert_memory_equal(a, ref, (size_t)T3 * K3 * 1024 * sizeof *a);
+                free(a);
+            }
+        }
+        free(ref);
+        free(ih);
+        free(iff);
+        ecl_lm_free(sh);
+        ecl_lm_free(sf);
+    }
+    printf("  float16 matrices: identical to float32 storage of the same values on every "
+           "path (tiny24 LM, %d frames; dim-12 LM, 40 frames)\n", T);
+    cJSON_Delete(header);
+    free(bad);
+    free(want);
+    free(seq);
+    free(prev);
+    free(img_h);
+    free(img_f);
+    free(img_m);
+    ecl_lm_free(lm_h);
+    ecl_lm_free(lm_f);
+    ecl_lm_free(lm_m);
+    tu_golden_close(g);
+}
+
 static uint8_t *random_full_size_lm(uint64_t seed, size_t *len)
 {
     char *path = tu_data_path("shapes-lm_24khz.json");
@@ -781,6 +1026,7 @@ int main(void)
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_step_arguments),
         cmocka_unit_test(test_attach_to_model),
+        cmocka_unit_test(test_f16_weights),
         cmocka_unit_test(test_full_size_random),
     };
     /* e.g. TEST_LM_FILTER=test_full_size_random to run (and profile) one test */
