@@ -12,25 +12,66 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-int ecl_quantize_cdf(const float *pdf, int n, int32_t *cdf)
+/* Float32 part of spec 9.1 for one entry: floor(scale * (floor(p / 1e-8) * 1e-8)). */
+static inline float quantized_range(float p, float scale)
+{
+    const float roundoff = 1e-8f;
+    float q = p / roundoff; /* true division, as PyTorch's CPU kernel does */
+    q = floorf(q);
+    float rounded = q * roundoff;
+    float scaled = scale * rounded;
+    return floorf(scaled);
+}
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define ARITH_HAVE_AVX2 1
+/* Eight entries with the same IEEE operations (floor and the conversion of integers below 2^24
+ * are exact). Returns 0 if one is outside [0, 1] or NaN. */
+__attribute__((target("avx2"))) static int quantized_ranges8(const float *pdf, float scale,
+                                                             int32_t *out)
+{
+    const __m256 p = _mm256_loadu_ps(pdf), roundoff = _mm256_set1_ps(1e-8f);
+    const __m256 ok = _mm256_and_ps(_mm256_cmp_ps(p, _mm256_setzero_ps(), _CMP_GE_OQ),
+                                    _mm256_cmp_ps(p, _mm256_set1_ps(1.0f), _CMP_LE_OQ));
+    if (_mm256_movemask_ps(ok) != 0xff)
+        return 0;
+    const __m256 q = _mm256_floor_ps(_mm256_div_ps(p, roundoff));
+    const __m256 scaled = _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_mul_ps(q, roundoff));
+    _mm256_storeu_si256((__m256i *)(void *)out, _mm256_cvttps_epi32(_mm256_floor_ps(scaled)));
+    return 1;
+}
+#endif
+
+int ecl_quantize_cdf_simd(const float *pdf, int n, int32_t *cdf, int allow_simd)
 {
     if (!pdf || !cdf || n < 1 || n > (1 << 22))
         return ENCODEC_EINVAL;
     /* (1 - min_range * n / 2^24) * 2^24 evaluated by the reference in double: exact, and an
      * integer below 2^24, so exact in float32 too */
     const float scale = (float)(16777216 - 2 * n);
-    const float roundoff = 1e-8f;
     int64_t sum = 0;
-    for (int i = 0; i < n; i++) {
-        float p = pdf[i];
+    int i = 0;
+#ifdef ARITH_HAVE_AVX2
+    if (allow_simd && __builtin_cpu_supports("avx2"))
+        for (int32_t r[8]; i + 8 <= n; i += 8) {
+            if (!quantized_ranges8(pdf + i, scale, r))
+                return ENCODEC_EINVAL;
+            for (int j = 0; j < 8; j++) {
+                sum += (int64_t)r[j] + 2;
+                if (sum > INT32_MAX)
+                    return ENCODEC_EINVAL;
+                cdf[i + j] = (int32_t)sum;
+            }
+        }
+#else
+    (void)allow_simd;
+#endif
+    for (; i < n; i++) {
+        const float p = pdf[i];
         if (!(p >= 0.0f && p <= 1.0f))
             return ENCODEC_EINVAL;
-        float q = p / roundoff; /* true division, as PyTorch's CPU kernel does */
-        q = floorf(q);
-        float rounded = q * roundoff;
-        float scaled = scale * rounded;
-        scaled = floorf(scaled);
-        sum += (int64_t)scaled + 2;
+        sum += (int64_t)quantized_range(p, scale) + 2;
         if (sum > INT32_MAX)
             return ENCODEC_EINVAL;
         cdf[i] = (int32_t)sum;
@@ -40,9 +81,14 @@ int ecl_quantize_cdf(const float *pdf, int n, int32_t *cdf)
      * reference's coder leaves its interval (it asserts or writes a wrong bit). Pull the tail
      * back under 2^24 keeping every range >= 2: only the last symbols change, by those units. */
     const int64_t total = INT64_C(1) << ECL_AC_RANGE_BITS;
-    for (int i = n - 1; i >= 0 && cdf[i] > total - 2 * (int64_t)(n - 1 - i); i--)
-        cdf[i] = (int32_t)(total - 2 * (int64_t)(n - 1 - i));
+    for (int j = n - 1; j >= 0 && cdf[j] > total - 2 * (int64_t)(n - 1 - j); j--)
+        cdf[j] = (int32_t)(total - 2 * (int64_t)(n - 1 - j));
     return ENCODEC_OK;
+}
+
+int ecl_quantize_cdf(const float *pdf, int n, int32_t *cdf)
+{
+    return ecl_quantize_cdf_simd(pdf, n, cdf, 1);
 }
 
 void ecl_ac_encoder_init(ecl_ac_encoder *e)

@@ -28,6 +28,9 @@
  * would end past 2^24 has its last entries lowered to end at 2^24 (see arith.c).
  * ENCODEC_EINVAL for n outside 1..2^22 or a pdf entry outside [0, 1] (NaN included). */
 int ecl_quantize_cdf(const float *pdf, int n, int32_t *cdf);
+/* The same with the vector path (AVX2 where the CPU has it; identical results) allowed or not:
+ * for tests. */
+int ecl_quantize_cdf_simd(const float *pdf, int n, int32_t *cdf, int allow_simd);
 
 typedef struct {
     uint64_t low, high; /* current interval, < 2^(max_bit + 1) */

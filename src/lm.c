@@ -61,7 +61,7 @@ typedef struct {
                    float *y, int n_threads);
     float (*dot)(const float *w, const float *x, int n);
     void (*axpy)(float a, const float *v, float *o, int n);
-    void (*expf_n)(const float *x, float *y, int n);
+    void (*softmax)(float *v, int n);
 } lm_kernels;
 
 /* float16 bits -> float32, exact for finite values (the loader rejects others): the bits moved
@@ -157,23 +157,6 @@ static void layer_norm(const float *x, const float *w, const float *b, int n, fl
         y[i] = (float)((x[i] - mean) * rstd * w[i] + b[i]);
 }
 
-/* In-place softmax of n values: exp(v - max) from detmath, sequential double sum, each value
- * divided by the sum in double and rounded once. */
-static void softmax(const lm_kernels *kern, float *v, int n)
-{
-    float m = v[0];
-    for (int i = 1; i < n; i++)
-        m = v[i] > m ? v[i] : m;
-    for (int i = 0; i < n; i++)
-        v[i] -= m;
-    kern->expf_n(v, v, n);
-    double sum = 0.0;
-    for (int i = 0; i < n; i++)
-        sum += v[i];
-    for (int i = 0; i < n; i++)
-        v[i] = (float)(v[i] / sum);
-}
-
 /* ---- one frame, shared by the step and the sequence reference -------------------------------- */
 
 /* x = LayerNorm_in(sum_k emb_k[prev[k]]) + positional embedding of `offset` (spec 10.1-10.2). */
@@ -211,7 +194,7 @@ static void attention(const ecl_lm *lm, const lm_kernels *kern, const float *qkv
         const int off = h * hd;
         for (int j = 0; j < n; j++)
             scores[j] = kern->dot(q_scaled + off, keys[j] + off, hd);
-        softmax(kern, scores, n);
+        kern->softmax(scores, n);
         float *oh = o + off;
         for (int i = 0; i < hd; i++)
             oh[i] = 0.0f;
@@ -259,7 +242,7 @@ static void output_heads(const ecl_lm *lm, const lm_kernels *kern, const float *
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1)
 #endif
     for (int k = 0; k < n_codebooks; k++)
-        softmax(kern, probs + (size_t)k * lm->card, lm->card);
+        kern->softmax(probs + (size_t)k * lm->card, lm->card);
 }
 
 static int check_inputs(const ecl_lm *lm, const int32_t *prev, int n_codebooks)

@@ -169,7 +169,44 @@ static void LMK(axpy)(float a, const float *v, float *o, int n)
         o[i] += a * v[i];
 }
 
-static const lm_kernels LMK(lm_kernels) = {LMK(matvec), LMK(dot), LMK(axpy), LMK_EXPF_N};
+/* In-place softmax of n values: exp(v - max) from detmath, sequential double sum, each value
+ * divided by the sum in double and rounded once (the subtraction and division are element-wise,
+ * so vectors change nothing). */
+static void LMK(softmax)(float *v, int n)
+{
+    float m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[i] > m ? v[i] : m;
+    int i = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    const lanes8 mv = LANES8_SET1(m);
+    for (lanes8 t; i + 8 <= n; i += 8) {
+        memcpy(&t, v + i, sizeof t);
+        t -= mv;
+        memcpy(v + i, &t, sizeof t);
+    }
+#endif
+    for (; i < n; i++)
+        v[i] -= m;
+    LMK_EXPF_N(v, v, n);
+    double sum = 0.0;
+    for (i = 0; i < n; i++)
+        sum += v[i];
+    i = 0;
+#if defined(__GNUC__) || defined(__clang__)
+    typedef float f4 __attribute__((vector_size(16)));
+    typedef double d4 __attribute__((vector_size(32)));
+    for (f4 t; i + 4 <= n; i += 4) {
+        memcpy(&t, v + i, sizeof t);
+        t = __builtin_convertvector(__builtin_convertvector(t, d4) / sum, f4);
+        memcpy(v + i, &t, sizeof t);
+    }
+#endif
+    for (; i < n; i++)
+        v[i] = (float)(v[i] / sum);
+}
+
+static const lm_kernels LMK(lm_kernels) = {LMK(matvec), LMK(dot), LMK(axpy), LMK(softmax)};
 
 #undef LMK
 #undef LMK_CAT

@@ -84,6 +84,34 @@ static void test_cdf_bad_input(void **state)
         assert_int_equal(cdf[i], 2 * (i + 1));
 }
 
+/* The vector path gives the scalar path's CDF (and errors) for every length and position of a
+ * bad entry, on random, peaked and tiny probabilities. */
+static void test_cdf_paths_agree(void **state)
+{
+    (void)state;
+    uint32_t rng = tu_seed();
+    enum { MAXN = 1100 };
+    float pdf[MAXN];
+    int32_t a[MAXN], b[MAXN];
+    for (int trial = 0; trial < 400; trial++) {
+        const int n = 1 + (int)(tu_rand(&rng) % MAXN);
+        double sum = 0;
+        for (int j = 0; j < n; j++) {
+            const uint32_t v = tu_rand(&rng);
+            pdf[j] = trial % 3 == 0 ? (float)(v >> 8) : (float)(v >> 20) * ((v & 7) ? 1e-9f : 1.0f);
+            sum += pdf[j];
+        }
+        for (int j = 0; j < n; j++)
+            pdf[j] = sum > 0 ? (float)(pdf[j] / sum) : 0.0f;
+        if (trial % 5 == 4) /* an entry outside [0, 1] somewhere */
+            pdf[tu_rand(&rng) % (uint32_t)n] = trial % 2 ? -1e-30f : 0.0f / 0.0f;
+        const int ra = ecl_quantize_cdf_simd(pdf, n, a, 0), rb = ecl_quantize_cdf_simd(pdf, n, b, 1);
+        assert_int_equal(ra, rb);
+        if (ra == ENCODEC_OK)
+            assert_memory_equal(a, b, sizeof(int32_t) * (size_t)n);
+    }
+}
+
 /* Two float32 probabilities whose exact sum is 1 + 3e-8: the reference formula ends the CDF
  * at 2^24 + 1 (one unit past the coder's range). The tail is pulled back under 2^24 with every
  * range >= 2, the other entries are the formula's, and both symbols code and decode. */
@@ -561,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_cdf_lm48),
         cmocka_unit_test(test_cdf_bad_input),
         cmocka_unit_test(test_cdf_overfull),
+        cmocka_unit_test(test_cdf_paths_agree),
         cmocka_unit_test(test_ac_encode_golden),
         cmocka_unit_test(test_ac_decode_golden),
         cmocka_unit_test(test_ac_decode_truncated),
