@@ -13,39 +13,85 @@
 #include "model.h"
 #include "util.h"
 
-/* The container's source of CDFs: the model's LM, one step per frame, reset per segment. */
+/* The container's source of CDFs: the model's LM, reset per segment. Decoding runs it a frame
+ * at a time (a frame's input is the previous frame's decoded codes); encoding knows every code
+ * in advance and runs it ECL_LM_BLOCK frames at a time (ecl_lm_steps: same probabilities, the
+ * weights read once per block). */
 typedef struct {
     const ecl_lm *lm;
     ecl_lm_state *state;
-    float *probs;     /* [n_codebooks][card] */
-    int32_t prev[1024];
+    float *probs; /* [ECL_LM_BLOCK or 1][n_codebooks][card] */
+    int32_t prev[ECL_LM_BLOCK * 1024];
+    /* encoder side only: all codes [frames][n_codebooks] and where the block stands */
+    const int32_t *codes;
+    const ecl_ecdc_geometry *geometry;
+    uint64_t audio_length;
+    int segment;                  /* current segment, -1 before the first */
+    size_t seg_first, seg_frames; /* its first frame in codes, its frame count */
+    size_t block_t, block_n;      /* frames [block_t, block_t + block_n) of it are in probs */
 } lm_source;
+
+/* Fill probs with the next block of the current segment, from frame t on. */
+static int lm_next_block(lm_source *src, size_t t, int n_codebooks)
+{
+    const size_t left = src->seg_frames - t;
+    const int n = left < ECL_LM_BLOCK ? (int)left : ECL_LM_BLOCK;
+    for (int u = 0; u < n; u++)
+        for (int k = 0; k < n_codebooks; k++)
+            src->prev[u * n_codebooks + k] =
+                t + (size_t)u == 0
+                    ? 0
+                    : src->codes[(src->seg_first + t + (size_t)u - 1) * (size_t)n_codebooks +
+                                 (size_t)k] + 1;
+    src->block_t = t;
+    src->block_n = (size_t)n;
+    return ecl_lm_steps(src->lm, src->state, src->prev, n, n_codebooks, src->probs);
+}
 
 static int lm_frame_cdfs(void *ctx, int segment, size_t t, const int32_t *prev_codes,
                          int n_codebooks, int32_t *cdfs_out)
 {
     lm_source *src = ctx;
-    (void)segment;
-    (void)t;
+    const size_t card = (size_t)src->lm->card;
     if (n_codebooks > src->lm->n_q || n_codebooks > 1024)
         return ENCODEC_EUNSUPPORTED;
-    if (!prev_codes) {
+    if (!prev_codes)
         ecl_lm_state_reset(src->state);
-        memset(src->prev, 0, sizeof src->prev);
+    const float *probs = src->probs;
+    int err = ENCODEC_OK;
+    if (src->codes) {
+        if (segment != src->segment) {
+            if (src->segment >= 0)
+                src->seg_first += src->seg_frames;
+            src->segment = segment;
+            src->seg_frames = ecl_ecdc_segment_frames(src->geometry, src->audio_length,
+                                                      (size_t)segment);
+            src->block_n = 0;
+        }
+        /* the container codes exactly the codes it was given, in order */
+        if (t >= src->seg_frames || !prev_codes != (t == 0) ||
+            (prev_codes && memcmp(prev_codes, src->codes + (src->seg_first + t - 1) *
+                                                               (size_t)n_codebooks,
+                                  (size_t)n_codebooks * sizeof *prev_codes) != 0))
+            return ENCODEC_ESTATE;
+        if (t < src->block_t || t >= src->block_t + src->block_n)
+            err = lm_next_block(src, t, n_codebooks);
+        probs += (t - src->block_t) * (size_t)n_codebooks * card;
     } else {
         for (int k = 0; k < n_codebooks; k++)
-            src->prev[k] = prev_codes[k] + 1;
+            src->prev[k] = prev_codes ? prev_codes[k] + 1 : 0;
+        err = ecl_lm_step(src->lm, src->state, src->prev, n_codebooks, src->probs);
     }
-    int err = ecl_lm_step(src->lm, src->state, src->prev, n_codebooks, src->probs);
     for (int k = 0; !err && k < n_codebooks; k++)
-        err = ecl_quantize_cdf(src->probs + (size_t)k * src->lm->card, src->lm->card,
-                               cdfs_out + (size_t)k * src->lm->card);
+        err = ecl_quantize_cdf(probs + (size_t)k * card, (int)card, cdfs_out + (size_t)k * card);
     return err < 0 ? err : ENCODEC_OK;
 }
 
-/* Set up an LM source for n_codebooks (ENCODEC_EUNSUPPORTED without an LM). */
+/* Set up an LM source for n_codebooks (ENCODEC_EUNSUPPORTED without an LM); codes: all codes
+ * of the stream to be written (the encoder's side), or NULL to decode. */
 static int lm_source_init(lm_source *src, const encodec_model *m, int n_codebooks,
-                          encodec_kernels isa, int n_threads)
+                          encodec_kernels isa, int n_threads, const int32_t *codes,
+                          const ecl_ecdc_geometry *g, uint64_t audio_length)
 {
     memset(src, 0, sizeof *src);
     if (!m->lm)
@@ -53,9 +99,15 @@ static int lm_source_init(lm_source *src, const encodec_model *m, int n_codebook
     if (n_codebooks > m->lm->n_q)
         return ENCODEC_EUNSUPPORTED;
     src->lm = m->lm;
-    src->probs = malloc((size_t)n_codebooks * m->lm->card * sizeof(float));
+    src->codes = codes;
+    src->geometry = g;
+    src->audio_length = audio_length;
+    src->segment = -1;
+    const size_t frames = codes ? ECL_LM_BLOCK : 1;
+    src->probs = malloc(frames * (size_t)n_codebooks * m->lm->card * sizeof(float));
     if (!src->probs || ecl_lm_state_create(m->lm, 0, &src->state) != ENCODEC_OK) {
         free(src->probs);
+        src->probs = NULL;
         return ENCODEC_ENOMEM;
     }
     /* The probabilities depend neither on the path nor on the thread count (lm.h): speed only. */
@@ -98,7 +150,8 @@ int encodec_compress(encodec_encoder *encoder, const float *pcm, size_t n_sample
     encodec_encoder_reset(encoder);
     const size_t n_frames = encodec_encoder_max_frames(encoder, n_samples);
     /* the container derives the frame count from the length; both must agree */
-    if (K < 1 || n_frames != ecl_ecdc_total_frames(&g, n_samples))
+    if (K < 1 || n_frames != ecl_ecdc_total_frames(&g, n_samples) ||
+        (use_lm && (!m->lm || K > m->lm->n_q)))
         return ENCODEC_EUNSUPPORTED;
     size_t n_codes, n_bytes;
     if (!ecl_mul_size(n_frames, (size_t)K, &n_codes) ||
@@ -115,16 +168,15 @@ int encodec_compress(encodec_encoder *encoder, const float *pcm, size_t n_sample
     ecl_ecdc_writer *w = NULL;
     lm_source src;
     ecl_ecdc_lm lm = {lm_frame_cdfs, &src};
-    int rc = use_lm ? lm_source_init(&src, m, K, encodec_encoder_kernels(encoder),
-                                             ecl_encoder_threads(encoder)) : ENCODEC_OK;
-    if (rc) {
-        free(codes);
-        free(scales);
-        return rc;
-    }
-    rc = encodec_encode(encoder, pcm, n_samples, codes, scales, n_frames, &got);
+    int rc = encodec_encode(encoder, pcm, n_samples, codes, scales, n_frames, &got);
     if (rc == ENCODEC_OK && got != n_frames)
         rc = ENCODEC_EUNSUPPORTED;
+    int lm_ready = 0;
+    if (rc == ENCODEC_OK && use_lm) {
+        rc = lm_source_init(&src, m, K, encodec_encoder_kernels(encoder),
+                            ecl_encoder_threads(encoder), codes, &g, n_samples);
+        lm_ready = rc == ENCODEC_OK;
+    }
     if (rc == ENCODEC_OK)
         rc = ecl_ecdc_writer_create(&g, encodec_model_name(m), n_samples, K,
                                     use_lm ? &lm : NULL, &w);
@@ -143,7 +195,7 @@ int encodec_compress(encodec_encoder *encoder, const float *pcm, size_t n_sample
     if (rc == ENCODEC_OK)
         rc = ecl_ecdc_writer_take(w, out, out_size);
     ecl_ecdc_writer_free(w);
-    if (use_lm)
+    if (lm_ready)
         lm_source_free(&src);
     free(codes);
     free(scales);
@@ -174,7 +226,7 @@ int encodec_decompress(encodec_decoder *decoder, const uint8_t *data, size_t siz
     ecl_ecdc_lm lm = {lm_frame_cdfs, &src};
     if (info.use_lm &&
         (rc = lm_source_init(&src, m, info.n_codebooks, encodec_decoder_kernels(decoder),
-                                 ecl_decoder_threads(decoder))) != ENCODEC_OK)
+                             ecl_decoder_threads(decoder), NULL, NULL, 0)) != ENCODEC_OK)
         return rc;
 
     ecl_ecdc_reader_params p;

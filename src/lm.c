@@ -59,6 +59,8 @@ static lanes8 lanes8_set1(float a)
 typedef struct {
     void (*matvec)(const ecl_lm_matrix *w, const float *b, const float *x, int rows, int cols,
                    float *y, int n_threads);
+    void (*matmat)(const ecl_lm_matrix *w, const float *b, const float *x, size_t ldx, int n_x,
+                   int rows, int cols, float *y, size_t ldy, int n_threads);
     float (*dot)(const float *w, const float *x, int n);
     void (*axpy)(float a, const float *v, float *o, int n);
     void (*softmax)(float *v, int n);
@@ -90,10 +92,14 @@ static inline void lm_half8_generic(lanes8 *v, const uint16_t *p)
 #define LMK_SUFFIX _generic
 #define LMK_CVT8 lm_half8_generic
 #define LMK_ROWS 4
+#define LMK_MM_ROWS 2
+#define LMK_MM_COLS 2
 #define LMK_EXPF_N ecl_det_expf_n
 #include "lm_kernels.h"
 #undef LMK_SUFFIX
 #undef LMK_ROWS
+#undef LMK_MM_ROWS
+#undef LMK_MM_COLS
 #undef LMK_EXPF_N
 #undef LMK_CVT8
 
@@ -114,10 +120,14 @@ static inline void lm_half8_avx2(lanes8 *v, const uint16_t *p)
 #define LMK_CVT8 lm_half8_avx2
 #define LMK_SUFFIX _avx2
 #define LMK_ROWS 8
+#define LMK_MM_ROWS 2
+#define LMK_MM_COLS 4
 #define LMK_EXPF_N ecl_det_expf_n_avx2
 #include "lm_kernels.h"
 #undef LMK_SUFFIX
 #undef LMK_ROWS
+#undef LMK_MM_ROWS
+#undef LMK_MM_COLS
 #undef LMK_EXPF_N
 #undef LMK_CVT8
 #if defined(__clang__)
@@ -605,6 +615,7 @@ struct ecl_lm_state {
     /* ---- scratch ---- */
     float *x;                /* [dim] the current frame's activation */
     frame_scratch s;
+    float *bx, *bqkv, *battn, *btmp, *bhidden; /* [ECL_LM_BLOCK][...] for ecl_lm_steps */
     const float **key_rows;   /* [window + 1] chronological window for attention */
     const float **value_rows; /* [window + 1] */
     void *block;
@@ -631,7 +642,8 @@ int ecl_lm_state_create(const ecl_lm *lm, int past_context, ecl_lm_state **out)
         return ENCODEC_ENOMEM;
     }
     /* rings, x, qkv, q_scaled, attn, tmp, hidden, scores (each rounded to 16 floats) */
-    total = 2 * ring + (d + 16) * 7 + (size_t)lm->ff_dim + 16 + w + 1 + 16;
+    const size_t ffr = ((size_t)lm->ff_dim + 15) & ~(size_t)15;
+    total = 2 * ring + (d + 16) * 7 + ffr + w + 1 + 16 + ECL_LM_BLOCK * ((d + 16) * 6 + ffr);
     st->block = ecl_calloc(total, sizeof(float));
     st->key_rows = calloc(w + 1, sizeof *st->key_rows);
     st->value_rows = calloc(w + 1, sizeof *st->value_rows);
@@ -648,7 +660,12 @@ int ecl_lm_state_create(const ecl_lm *lm, int past_context, ecl_lm_state **out)
     st->s.q_scaled = p, p += dr;
     st->s.attn = p, p += dr;
     st->s.tmp = p, p += dr;
-    st->s.hidden = p, p += ((size_t)lm->ff_dim + 15) & ~(size_t)15;
+    st->s.hidden = p, p += ffr;
+    st->bx = p, p += ECL_LM_BLOCK * dr;
+    st->bqkv = p, p += ECL_LM_BLOCK * 3 * dr;
+    st->battn = p, p += ECL_LM_BLOCK * dr;
+    st->btmp = p, p += ECL_LM_BLOCK * dr;
+    st->bhidden = p, p += ECL_LM_BLOCK * ffr;
     st->s.scores = p;
     ecl_lm_state_reset(st);
     *out = st;
@@ -737,6 +754,87 @@ int ecl_lm_step(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_c
     else
         st->oldest = (st->oldest + 1) % st->window;
     st->offset++;
+    return ENCODEC_OK;
+}
+
+int ecl_lm_steps(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_frames,
+                 int n_codebooks, float *probs)
+{
+    if (!lm || !st || !prev || !probs || st->lm != lm || n_frames < 1 ||
+        n_frames > ECL_LM_BLOCK)
+        return ENCODEC_EINVAL;
+    for (int t = 0; t < n_frames; t++) {
+        int err = check_inputs(lm, prev + (size_t)t * n_codebooks, n_codebooks);
+        if (err)
+            return err;
+    }
+    if (st->offset + n_frames - 1 >= ECL_LM_MAX_OFFSET)
+        return ENCODEC_EUNSUPPORTED;
+    const lm_kernels *kern = st->kern;
+    const int nt = st->n_threads, B = n_frames, window = st->window;
+    const size_t d = (size_t)lm->dim, dr = (d + 15) & ~(size_t)15;
+    const size_t ffr = ((size_t)lm->ff_dim + 15) & ~(size_t)15;
+    float *X = st->bx, *QKV = st->bqkv, *A = st->battn, *T = st->btmp, *H = st->bhidden;
+    int n_past = st->n_past, oldest = st->oldest;
+    for (int t = 0; t < B; t++)
+        embed_frame(lm, prev + (size_t)t * n_codebooks, n_codebooks, st->offset + t,
+                    X + (size_t)t * dr);
+    for (int l = 0; l < lm->num_layers; l++) {
+        const ecl_lm_layer *ly = &lm->layers[l];
+        float *ring_k = st->keys + (size_t)l * (size_t)window * d;
+        float *ring_v = st->values + (size_t)l * (size_t)window * d;
+        kern->matmat(&ly->in_proj, ly->in_proj_b, X, dr, B, 3 * lm->dim, lm->dim, QKV, 3 * dr,
+                     nt);
+        /* attention frame by frame, each seeing the ring as ecl_lm_step would */
+        n_past = st->n_past, oldest = st->oldest;
+        for (int t = 0; t < B; t++) {
+            const float *qkv = QKV + (size_t)t * 3 * dr;
+            const int n = n_past;
+            const int slot = n < window ? (oldest + n) % window : oldest;
+            for (int j = 0; j < n; j++) {
+                const size_t r = (size_t)((oldest + j) % window);
+                st->key_rows[j] = ring_k + r * d;
+                st->value_rows[j] = ring_v + r * d;
+            }
+            st->key_rows[n] = qkv + d;
+            st->value_rows[n] = qkv + 2 * d;
+            attention(lm, kern, qkv, st->key_rows, st->value_rows, n + 1, st->s.q_scaled,
+                      st->s.scores, A + (size_t)t * dr);
+            memcpy(ring_k + (size_t)slot * d, qkv + d, d * sizeof(float));
+            memcpy(ring_v + (size_t)slot * d, qkv + 2 * d, d * sizeof(float));
+            if (n < window)
+                n_past = n + 1;
+            else
+                oldest = (oldest + 1) % window;
+        }
+        /* the rest of the layer (layer_finish) for all frames at once */
+        kern->matmat(&ly->out_proj, ly->out_proj_b, A, dr, B, lm->dim, lm->dim, T, dr, nt);
+        for (int t = 0; t < B; t++) {
+            float *x = X + (size_t)t * dr, *tmp = T + (size_t)t * dr;
+            for (size_t i = 0; i < d; i++)
+                tmp[i] = x[i] + tmp[i];
+            layer_norm(tmp, ly->norm1_w, ly->norm1_b, lm->dim, x);
+        }
+        kern->matmat(&ly->linear1, ly->linear1_b, X, dr, B, lm->ff_dim, lm->dim, H, ffr, nt);
+        for (int t = 0; t < B; t++)
+            for (int i = 0; i < lm->ff_dim; i++)
+                H[(size_t)t * ffr + i] = ecl_det_gelu(H[(size_t)t * ffr + i]);
+        kern->matmat(&ly->linear2, ly->linear2_b, H, ffr, B, lm->dim, lm->ff_dim, T, dr, nt);
+        for (int t = 0; t < B; t++) {
+            float *x = X + (size_t)t * dr, *tmp = T + (size_t)t * dr;
+            for (size_t i = 0; i < d; i++)
+                tmp[i] = x[i] + tmp[i];
+            layer_norm(tmp, ly->norm2_w, ly->norm2_b, lm->dim, x);
+        }
+    }
+    const size_t per_frame = (size_t)n_codebooks * (size_t)lm->card;
+    kern->matmat(&lm->head, lm->head_b, X, dr, B, n_codebooks * lm->card, lm->dim, probs,
+                 per_frame, nt);
+    for (size_t k = 0; k < (size_t)B * (size_t)n_codebooks; k++)
+        kern->softmax(probs + k * (size_t)lm->card, lm->card);
+    st->n_past = n_past;
+    st->oldest = oldest;
+    st->offset += B;
     return ENCODEC_OK;
 }
 

@@ -93,6 +93,16 @@ int64_t ecl_lm_state_offset(const ecl_lm_state *st);
 int ecl_lm_step(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_codebooks,
                 float *probs);
 
+/* Frames the state can take in one ecl_lm_steps call. */
+#define ECL_LM_BLOCK 16
+
+/* n_frames (1..ECL_LM_BLOCK) consecutive frames at once, when their inputs are all known (the
+ * encoder's side): prev [n_frames][n_codebooks], probs [n_frames][n_codebooks][card]. The same
+ * bits as n_frames calls of ecl_lm_step, with every weight matrix read once per block instead
+ * of once per frame. Errors as ecl_lm_step, also ENCODEC_EINVAL for n_frames out of range. */
+int ecl_lm_steps(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_frames,
+                 int n_codebooks, float *probs);
+
 /* Reference for tests: all n_frames of a segment at once, layer by layer over the whole
  * sequence with explicit window masking instead of ring buffers (past_context as for
  * ecl_lm_state_create). prev: [n_frames][n_codebooks] as for ecl_lm_step; probs:

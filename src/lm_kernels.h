@@ -153,6 +153,86 @@ static void LMK(matvec)(const ecl_lm_matrix *w, const float *b, const float *x, 
     }
 }
 
+/* Rows r0 .. r0 + R - 1 of w against columns x[0..C) (row stride ldx): out[c * ldo + r] for
+ * the tile, each sum in lane order as dot() (a weight vector is loaded once for C frames). */
+static inline __attribute__((always_inline)) void LMK(dot_tile)(const void *w, int f16,
+                                                                size_t r0, const int R,
+                                                                const float *x, size_t ldx,
+                                                                const int C, int n, float *out,
+                                                                size_t ldo)
+{
+    lanes8 acc[LMK_MM_ROWS][LMK_MM_COLS], xv[LMK_MM_COLS], u;
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++)
+            acc[r][c] = (lanes8)LANES8_ZERO;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++)
+            memcpy(&xv[c], x + (size_t)c * ldx + i, sizeof xv[c]);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            LMK(load_w)(&u, w, (r0 + (size_t)r) * (size_t)n + (size_t)i, f16);
+#pragma GCC unroll 8
+            for (int c = 0; c < C; c++)
+                LANES8_MADD(acc[r][c], u, xv[c]);
+        }
+    }
+    if (i < n) {
+        for (int c = 0; c < C; c++)
+            LMK(load_tail)(&xv[c], x + (size_t)c * ldx + i, n - i);
+        for (int r = 0; r < R; r++) {
+            LMK(load_w_tail)(&u, w, (r0 + (size_t)r) * (size_t)n + (size_t)i, n - i, f16);
+            for (int c = 0; c < C; c++)
+                LANES8_MADD(acc[r][c], u, xv[c]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++)
+            out[(size_t)c * ldo + (size_t)r] = LMK(hsum8)(&acc[r][c]);
+}
+
+static inline __attribute__((always_inline)) void LMK(matmat_rows)(
+    const void *w, int f16, const float *b, const float *x, size_t ldx, int n_x, int cols,
+    float *y, size_t ldy, int row0, int row1)
+{
+    for (int c0 = 0; c0 < n_x; c0 += LMK_MM_COLS) {
+        const int C = n_x - c0 < LMK_MM_COLS ? n_x - c0 : LMK_MM_COLS;
+        const float *xc = x + (size_t)c0 * ldx;
+        float *yc = y + (size_t)c0 * ldy;
+        int r0 = row0;
+        if (C == LMK_MM_COLS)
+            for (; r0 + LMK_MM_ROWS <= row1; r0 += LMK_MM_ROWS)
+                LMK(dot_tile)(w, f16, (size_t)r0, LMK_MM_ROWS, xc, ldx, LMK_MM_COLS, cols,
+                              yc + r0, ldy);
+        for (; r0 < row1; r0++)
+            LMK(dot_tile)(w, f16, (size_t)r0, 1, xc, ldx, C, cols, yc + r0, ldy);
+        for (int c = 0; c < C; c++)
+            for (int r = row0; r < row1; r++)
+                yc[(size_t)c * ldy + (size_t)r] += b[r];
+    }
+}
+
+/* Y[t] = W X[t] + b for n_x inputs X[t] (row stride ldx) into Y[t] (row stride ldy): each
+ * element bit-identical to matvec(), the weights read once per LMK_MM_COLS inputs. */
+static void LMK(matmat)(const ecl_lm_matrix *w, const float *b, const float *x, size_t ldx,
+                        int n_x, int rows, int cols, float *y, size_t ldy, int n_threads)
+{
+    const int per_block = 16 * LMK_MM_ROWS, blocks = (rows + per_block - 1) / per_block;
+    (void)n_threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads) \
+    if (n_threads > 1 && (long)rows * cols * n_x >= 65536)
+#endif
+    for (int blk = 0; blk < blocks; blk++) {
+        const int row0 = blk * per_block, row1 = row0 + per_block < rows ? row0 + per_block : rows;
+        if (w->f16)
+            LMK(matmat_rows)(w->f16, 1, b, x, ldx, n_x, cols, y, ldy, row0, row1);
+        else
+            LMK(matmat_rows)(w->f32, 0, b, x, ldx, n_x, cols, y, ldy, row0, row1);
+    }
+}
+
 /* o[i] += a * v[i] for i < n: independent elements, so vectors of eight change nothing. */
 static void LMK(axpy)(float a, const float *v, float *o, int n)
 {
@@ -206,7 +286,8 @@ static void LMK(softmax)(float *v, int n)
         v[i] = (float)(v[i] / sum);
 }
 
-static const lm_kernels LMK(lm_kernels) = {LMK(matvec), LMK(dot), LMK(axpy), LMK(softmax)};
+static const lm_kernels LMK(lm_kernels) = {LMK(matvec), LMK(matmat), LMK(dot), LMK(axpy),
+                                         LMK(softmax)};
 
 #undef LMK
 #undef LMK_CAT

@@ -62,6 +62,28 @@ static float *run_steps(const ecl_lm *lm, int past_context, const int32_t *prev,
 }
 
 /* FNV-1a over the bit patterns of n floats. */
+/* Frames 0..n-1 through ecl_lm_steps in blocks of varying sizes (1..ECL_LM_BLOCK). */
+static float *run_blocks(const ecl_lm *lm, int past_context, const int32_t *prev, int K, int n,
+                         encodec_kernels isa, int n_threads, unsigned seed)
+{
+    ecl_lm_state *st;
+    assert_int_equal(ecl_lm_state_create(lm, past_context, &st), ENCODEC_OK);
+    assert_int_equal(ecl_lm_state_set_exec(st, isa, n_threads), ENCODEC_OK);
+    float *probs = malloc((size_t)n * K * lm->card * sizeof *probs);
+    for (int t = 0; t < n;) {
+        seed = seed * 1103515245u + 12345u;
+        int b = 1 + (int)(seed >> 16) % ECL_LM_BLOCK;
+        b = b > n - t ? n - t : b;
+        assert_int_equal(ecl_lm_steps(lm, st, prev + (size_t)t * K, b, K,
+                                      probs + (size_t)t * K * lm->card),
+                         ENCODEC_OK);
+        t += b;
+    }
+    assert_int_equal(ecl_lm_state_offset(st), n);
+    ecl_lm_state_free(st);
+    return probs;
+}
+
 static uint64_t fingerprint(const float *v, size_t n, uint64_t h)
 {
     const uint8_t *b = (const uint8_t *)v;
@@ -365,11 +387,18 @@ static void test_step_equals_sequence(void **state)
                 float *a = run_steps(lm, pc, prev, K, T, (encodec_kernels)isa, 1);
                 assert_memory_equal(a, b, (size_t)T * K * lm->card * sizeof *a);
                 free(a);
+                for (int threads = 1; threads <= 2; threads++) {
+                    a = run_blocks(lm, pc, prev, K, T, (encodec_kernels)isa, threads,
+                                   (unsigned)(isa * 7 + threads + w));
+                    assert_memory_equal(a, b, (size_t)T * K * lm->card * sizeof *a);
+                    free(a);
+                }
             }
             h = fingerprint(b, (size_t)T * K * lm->card, h);
             free(b);
         }
-        printf("  %s: %d frames, step on every kernel path == sequence (window %d and 4)\n",
+        printf("  %s: %d frames, step and blocks on every kernel path == sequence (window %d "
+               "and 4)\n",
                files[f], T, lm->past_context);
         free(prev);
         tu_golden_close(g);
@@ -868,6 +897,9 @@ static void test_f16_weights(void **state)
                 float *a = run_steps(f ? sh : sf, 0, p3, K3, T3, (encodec_kernels)isa, 1);
                 assert_memory_equal(a, ref, (size_t)T3 * K3 * 1024 * sizeof *a);
                 free(a);
+                a = run_blocks(f ? sh : sf, 0, p3, K3, T3, (encodec_kernels)isa, 1, 5u + f);
+                assert_memory_equal(a, ref, (size_t)T3 * K3 * 1024 * sizeof *a);
+                free(a);
             }
         }
         free(ref);
@@ -1002,9 +1034,12 @@ static void test_full_size_random(void **state)
     float *c = malloc((size_t)T * K * lm->card * sizeof *c);
     assert_int_equal(ecl_lm_forward_sequence(lm, 5, prev, T, K, c, 2), ENCODEC_OK);
     float *d = run_steps(lm, 5, prev, K, T, ENCODEC_KERNELS_AUTO, 1);
+    float *e = run_blocks(lm, 5, prev, K, T, ENCODEC_KERNELS_AUTO, 2, 3u);
     const size_t bytes = (size_t)T * K * lm->card * sizeof *a;
     assert_memory_equal(a, b, bytes);
     assert_memory_equal(c, d, bytes);
+    assert_memory_equal(c, e, bytes);
+    free(e);
     for (size_t i = 0; i < (size_t)T * K * lm->card; i++)
         assert_true(a[i] >= 0.0f && a[i] <= 1.0f);
     free(a);
