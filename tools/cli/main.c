@@ -2,6 +2,9 @@
  * (python -m encodec): .ecdc input decompresses to WAV, other input compresses to .ecdc, a WAV
  * output for audio input runs the compress/decompress cycle, and a missing output name is
  * inferred the same way. This file parses arguments, infers the output and dispatches. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -101,6 +104,17 @@ static int default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > 16 ? 16 : (int)n;
+}
+
+/* On a busy machine, threads that wait at the end of every layer for a descheduled sibling
+ * burn the CPU others need: let OpenMP use fewer threads when the load average says the cores
+ * are taken (libgomp's dynamic adjustment; OMP_DYNAMIC in the environment decides instead). */
+static void adapt_threads_to_load(void)
+{
+#ifdef _OPENMP
+    if (!getenv("OMP_DYNAMIC"))
+        omp_set_dynamic(1);
+#endif
 }
 
 typedef struct {
@@ -311,6 +325,7 @@ int main(int argc, char **argv)
     p.o.bandwidth = 6.0f;
     p.o.suffix = "_decompressed";
     p.o.threads = default_threads();
+    adapt_threads_to_load();
     int rc = parse_args(argc, argv, &p);
     if (rc)
         return rc;
