@@ -4,8 +4,9 @@ through the CLI, found without flags as a new user runs it: a speech and a music
 (tests/data, from ../shared/audio, licences in README) are compressed and decompressed at
 1.5 and 6 kbps, and the mel distance to the input (tools/eval/eval_metrics.py, the team's
 definition) must stay under ceilings set from the measured values with margin (see
-weights/README.md). (The bundled model does not yet improve with bandwidth, and has no LM:
-both are open work, so neither is asserted here.) Needs numpy and scipy: re-runs itself with
+weights/README.md); with --lm and the bundled LM the files must be smaller by the measured
+saving (less a margin) and decode to the same audio. (The bundled model does not yet improve
+with bandwidth: open work, not asserted here.) Needs numpy and scipy: re-runs itself with
 Debian's /usr/bin/python3 when ctest's Python lacks them."""
 import os
 import subprocess
@@ -29,6 +30,7 @@ BINARY_DIR = os.environ.get("ENCODEC_BINARY_DIR", os.path.join(SOURCE_DIR, "buil
 DATA = os.environ.get("ENCODEC_TEST_DATA", os.path.join(SOURCE_DIR, "tests", "data"))
 CLI = os.path.join(BINARY_DIR, "tools", "cli", "encodec")
 MODEL = os.path.join(SOURCE_DIR, "weights", "libencodec_24khz.safetensors")
+LM_MODEL = os.path.join(SOURCE_DIR, "weights", "libencodec_24khz_lm.safetensors")
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tools", "eval"))
 import eval_metrics as em  # noqa: E402
 
@@ -36,6 +38,12 @@ import eval_metrics as em  # noqa: E402
 CEILINGS = {
     "speech_librispeech3436_24k.wav": {1.5: 0.17, 6: 0.17},  # measured 0.144, 0.144
     "music_vibeace_24k.wav": {1.5: 0.27, 6: 0.27},  # measured 0.231, 0.227
+}
+
+# Smallest --lm saving per clip and bandwidth: measured saving - margin (weights/README.md).
+LM_MIN_SAVING = {
+    "speech_librispeech3436_24k.wav": {1.5: 0.35, 6: 0.30, 24: 0.37},  # measured 45, 39, 47 %
+    "music_vibeace_24k.wav": {1.5: 0.25, 6: 0.18, 24: 0.28},  # measured 35, 26, 38 %
 }
 
 
@@ -87,6 +95,27 @@ class QualityTest(unittest.TestCase):
                 print("%s %g kbps: mel distance %.4f (ceiling %s)" % (clip, bw, dists[bw],
                                                                        ceiling))
                 self.assertLess(dists[bw], ceiling, (clip, bw))
+
+    def test_lm_files_are_smaller_and_decode_identically(self):
+        """--lm with the bundled LM (weights/libencodec_24khz_lm.safetensors, found beside the
+        model without flags) shrinks the files by at least the measured saving less a margin,
+        and the decoded audio is byte for byte that of the bit-packed file."""
+        self.assertTrue(os.path.exists(LM_MODEL), LM_MODEL)
+        for clip, floors in LM_MIN_SAVING.items():
+            src = os.path.join(DATA, clip)
+            for bw, floor in floors.items():
+                tag = os.path.join(self.tmp.name, "%s_%g" % (clip, bw))
+                self.cli("-b", "%g" % bw, src, tag + ".ecdc")
+                self.cli("--lm", "-b", "%g" % bw, src, tag + "_lm.ecdc")
+                self.cli(tag + ".ecdc", tag + ".wav")
+                self.cli(tag + "_lm.ecdc", tag + "_lm.wav")
+                plain, coded = os.path.getsize(tag + ".ecdc"), os.path.getsize(tag + "_lm.ecdc")
+                saving = 1 - coded / plain
+                print("%s %g kbps: %d -> %d bytes with --lm (%.1f%% smaller, floor %.0f%%)"
+                      % (clip, bw, plain, coded, 100 * saving, 100 * floor))
+                self.assertGreater(saving, floor, (clip, bw))
+                with open(tag + ".wav", "rb") as f, open(tag + "_lm.wav", "rb") as g:
+                    self.assertEqual(f.read(), g.read(), (clip, bw))
 
 
 if __name__ == "__main__":
