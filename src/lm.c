@@ -95,13 +95,7 @@ static inline void lm_half8_generic(lanes8 *v, const uint16_t *p)
 #define LMK_MM_ROWS 2
 #define LMK_MM_COLS 2
 #define LMK_EXPF_N ecl_det_expf_n
-#include "lm_kernels.h"
-#undef LMK_SUFFIX
-#undef LMK_ROWS
-#undef LMK_MM_ROWS
-#undef LMK_MM_COLS
-#undef LMK_EXPF_N
-#undef LMK_CVT8
+#include "lm_kernels.h" /* undefines the LMK_ parameters */
 
 #if defined(ECL_DET_HAVE_AVX2)
 #define LM_HAVE_AVX2 1
@@ -123,13 +117,7 @@ static inline void lm_half8_avx2(lanes8 *v, const uint16_t *p)
 #define LMK_MM_ROWS 2
 #define LMK_MM_COLS 4
 #define LMK_EXPF_N ecl_det_expf_n_avx2
-#include "lm_kernels.h"
-#undef LMK_SUFFIX
-#undef LMK_ROWS
-#undef LMK_MM_ROWS
-#undef LMK_MM_COLS
-#undef LMK_EXPF_N
-#undef LMK_CVT8
+#include "lm_kernels.h" /* undefines the LMK_ parameters */
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

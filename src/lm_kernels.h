@@ -1,6 +1,9 @@
 /* The language model's fixed-order kernels, written once and included by lm.c for each
- * instruction set (LMK_SUFFIX names the instance, LMK_ROWS the rows per pass of a
- * matrix-vector product, LMK_EXPF_N its array exp from detmath.c; lm.c compiles the second instance for AVX2 with a target pragma).
+ * instruction set, which defines the parameters first (this file undefines them):
+ *   LMK_SUFFIX   suffix of the instance's names
+ *   LMK_ROWS     rows per pass of a matrix-vector product
+ *   LMK_MM_ROWS, LMK_MM_COLS   tile of a matrix-matrix product (rows x frames)
+ *   LMK_CVT8     eight float16 weights to float32 lanes;  LMK_EXPF_N  detmath's array exp
  * Every result has the same bits in every instance: a dot product is accumulated in eight
  * lanes (element i into lane i mod 8, in increasing i, the tail zero-padded), the lanes added
  * in one fixed tree; element-wise loops keep their order per element. Only separate IEEE
@@ -292,3 +295,9 @@ static const lm_kernels LMK(lm_kernels) = {LMK(matvec), LMK(matmat), LMK(dot), L
 #undef LMK
 #undef LMK_CAT
 #undef LMK_CAT_
+#undef LMK_SUFFIX
+#undef LMK_ROWS
+#undef LMK_MM_ROWS
+#undef LMK_MM_COLS
+#undef LMK_EXPF_N
+#undef LMK_CVT8
