@@ -32,24 +32,6 @@ static inline float LMK(hsum8)(const lanes8 *a)
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
-/* sum_i w[i] x[i] in lane order. */
-static float LMK(dot)(const float *w, const float *x, int n)
-{
-    lanes8 acc = LANES8_ZERO, wv, xv;
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&wv, w + i, sizeof wv);
-        memcpy(&xv, x + i, sizeof xv);
-        LANES8_MADD(acc, wv, xv);
-    }
-    if (i < n) {
-        LMK(load_tail)(&wv, w + i, n - i);
-        LMK(load_tail)(&xv, x + i, n - i);
-        LANES8_MADD(acc, wv, xv);
-    }
-    return LMK(hsum8)(&acc);
-}
-
 /* Eight weights as float32 lanes, from float32 or float16 (exact conversion). */
 static inline __attribute__((always_inline)) void LMK(load_w)(lanes8 *v, const void *w,
                                                               size_t i, int f16)
@@ -69,102 +51,18 @@ static inline void LMK(load_w_tail)(lanes8 *v, const void *w, size_t i, int n, i
     memcpy(v, t, sizeof *v);
 }
 
-/* Row r of w (cols wide) against x, in lane order: the same bits as dot(). */
-static inline __attribute__((always_inline)) float LMK(dot_w)(const void *w, int f16,
-                                                              size_t r, const float *x, int n)
-{
-    lanes8 acc = LANES8_ZERO, wv, xv;
-    const size_t base = r * (size_t)n;
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        LMK(load_w)(&wv, w, base + (size_t)i, f16);
-        memcpy(&xv, x + i, sizeof xv);
-        LANES8_MADD(acc, wv, xv);
-    }
-    if (i < n) {
-        LMK(load_w_tail)(&wv, w, base + (size_t)i, n - i, f16);
-        LMK(load_tail)(&xv, x + i, n - i);
-        LANES8_MADD(acc, wv, xv);
-    }
-    return LMK(hsum8)(&acc);
-}
-
-/* Rows r0 .. r0 + LMK_ROWS - 1 of w against one x, sharing the loads of x (independent chains
- * keep the adder busy); each row's result is bit-identical to dot(). */
-static inline __attribute__((always_inline)) void LMK(dot_rows)(const void *w, int f16,
-                                                                size_t r0, const float *x,
-                                                                int n, float *out)
-{
-    lanes8 acc[LMK_ROWS], xv, u;
-    for (int r = 0; r < LMK_ROWS; r++)
-        acc[r] = (lanes8)LANES8_ZERO;
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&xv, x + i, sizeof xv);
-#pragma GCC unroll 8
-        for (int r = 0; r < LMK_ROWS; r++) {
-            LMK(load_w)(&u, w, (r0 + (size_t)r) * (size_t)n + (size_t)i, f16);
-            LANES8_MADD(acc[r], u, xv);
-        }
-    }
-    if (i < n) {
-        LMK(load_tail)(&xv, x + i, n - i);
-        for (int r = 0; r < LMK_ROWS; r++) {
-            LMK(load_w_tail)(&u, w, (r0 + (size_t)r) * (size_t)n + (size_t)i, n - i, f16);
-            LANES8_MADD(acc[r], u, xv);
-        }
-    }
-    for (int r = 0; r < LMK_ROWS; r++)
-        out[r] = LMK(hsum8)(&acc[r]);
-}
-
-/* y = W x + b, rows [row0, row1) of W; f16 is a constant at each call, so the compiler makes
- * one loop per weight type. */
-static inline __attribute__((always_inline)) void LMK(matvec_rows)(const void *w, int f16,
-                                                                   const float *b,
-                                                                   const float *x, int cols,
-                                                                   float *y, int row0, int row1)
-{
-    int r0 = row0;
-    for (; r0 + LMK_ROWS <= row1; r0 += LMK_ROWS) {
-        float d[LMK_ROWS];
-        LMK(dot_rows)(w, f16, (size_t)r0, x, cols, d);
-        for (int r = 0; r < LMK_ROWS; r++)
-            y[r0 + r] = d[r] + b[r0 + r];
-    }
-    for (; r0 < row1; r0++)
-        y[r0] = LMK(dot_w)(w, f16, (size_t)r0, x, cols) + b[r0];
-}
-
-/* y = W x + b for W [rows][cols]; OpenMP over blocks of rows (each output computed by one
- * thread in the same order, so the thread count cannot change a bit). */
-static void LMK(matvec)(const ecl_lm_matrix *w, const float *b, const float *x, int rows,
-                        int cols, float *y, int n_threads)
-{
-    const int per_block = 16 * LMK_ROWS, blocks = (rows + per_block - 1) / per_block;
-    (void)n_threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) \
-    if (n_threads > 1 && (long)rows * cols >= 65536)
-#endif
-    for (int blk = 0; blk < blocks; blk++) {
-        const int row0 = blk * per_block, row1 = row0 + per_block < rows ? row0 + per_block : rows;
-        if (w->f16)
-            LMK(matvec_rows)(w->f16, 1, b, x, cols, y, row0, row1);
-        else
-            LMK(matvec_rows)(w->f32, 0, b, x, cols, y, row0, row1);
-    }
-}
-
-/* Rows r0 .. r0 + R - 1 of w against columns x[0..C) (row stride ldx): out[c * ldo + r] for
- * the tile, each sum in lane order as dot() (a weight vector is loaded once for C frames). */
+/* The one dot-product routine: rows r0 .. r0 + R - 1 of w (n wide) against inputs x[0..C)
+ * (row stride ldx), out[c * ldo + r] = sum_i w[r][i] x[c][i] in lane order. A weight vector is
+ * loaded once for the C inputs and an input vector once for the R rows; the R x C independent
+ * chains keep the adder busy. R, C and f16 are constants at every call (always inlined). */
+#define LMK_TILE_MAX (LMK_ROWS > LMK_MM_ROWS ? LMK_ROWS : LMK_MM_ROWS)
 static inline __attribute__((always_inline)) void LMK(dot_tile)(const void *w, int f16,
                                                                 size_t r0, const int R,
                                                                 const float *x, size_t ldx,
                                                                 const int C, int n, float *out,
                                                                 size_t ldo)
 {
-    lanes8 acc[LMK_MM_ROWS][LMK_MM_COLS], xv[LMK_MM_COLS], u;
+    lanes8 acc[LMK_TILE_MAX][LMK_MM_COLS], xv[LMK_MM_COLS], u;
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++)
             acc[r][c] = (lanes8)LANES8_ZERO;
@@ -195,7 +93,17 @@ static inline __attribute__((always_inline)) void LMK(dot_tile)(const void *w, i
             out[(size_t)c * ldo + (size_t)r] = LMK(hsum8)(&acc[r][c]);
 }
 
-static inline __attribute__((always_inline)) void LMK(matmat_rows)(
+/* sum_i w[i] x[i] in lane order. */
+static float LMK(dot)(const float *w, const float *x, int n)
+{
+    float d;
+    LMK(dot_tile)(w, 0, 0, 1, x, 0, 1, n, &d, 0);
+    return d;
+}
+
+/* Y[c] = W X[c] + b for rows [row0, row1): one input in tiles of LMK_ROWS rows, several in
+ * tiles of LMK_MM_ROWS x LMK_MM_COLS, the rest row by row. */
+static inline __attribute__((always_inline)) void LMK(products)(
     const void *w, int f16, const float *b, const float *x, size_t ldx, int n_x, int cols,
     float *y, size_t ldy, int row0, int row1)
 {
@@ -204,7 +112,10 @@ static inline __attribute__((always_inline)) void LMK(matmat_rows)(
         const float *xc = x + (size_t)c0 * ldx;
         float *yc = y + (size_t)c0 * ldy;
         int r0 = row0;
-        if (C == LMK_MM_COLS)
+        if (C == 1)
+            for (; r0 + LMK_ROWS <= row1; r0 += LMK_ROWS)
+                LMK(dot_tile)(w, f16, (size_t)r0, LMK_ROWS, xc, ldx, 1, cols, yc + r0, ldy);
+        else if (C == LMK_MM_COLS)
             for (; r0 + LMK_MM_ROWS <= row1; r0 += LMK_MM_ROWS)
                 LMK(dot_tile)(w, f16, (size_t)r0, LMK_MM_ROWS, xc, ldx, LMK_MM_COLS, cols,
                               yc + r0, ldy);
@@ -216,12 +127,13 @@ static inline __attribute__((always_inline)) void LMK(matmat_rows)(
     }
 }
 
-/* Y[t] = W X[t] + b for n_x inputs X[t] (row stride ldx) into Y[t] (row stride ldy): each
- * element bit-identical to matvec(), the weights read once per LMK_MM_COLS inputs. */
+/* Y[t] = W X[t] + b for n_x inputs X[t] (row stride ldx) into Y[t] (row stride ldy); every
+ * element's bits are the same whatever n_x, the tiling or the thread count. OpenMP over blocks
+ * of rows, each output computed by one thread. */
 static void LMK(matmat)(const ecl_lm_matrix *w, const float *b, const float *x, size_t ldx,
                         int n_x, int rows, int cols, float *y, size_t ldy, int n_threads)
 {
-    const int per_block = 16 * LMK_MM_ROWS, blocks = (rows + per_block - 1) / per_block;
+    const int per_block = 16 * LMK_ROWS, blocks = (rows + per_block - 1) / per_block;
     (void)n_threads;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads) \
@@ -230,10 +142,17 @@ static void LMK(matmat)(const ecl_lm_matrix *w, const float *b, const float *x, 
     for (int blk = 0; blk < blocks; blk++) {
         const int row0 = blk * per_block, row1 = row0 + per_block < rows ? row0 + per_block : rows;
         if (w->f16)
-            LMK(matmat_rows)(w->f16, 1, b, x, ldx, n_x, cols, y, ldy, row0, row1);
+            LMK(products)(w->f16, 1, b, x, ldx, n_x, cols, y, ldy, row0, row1);
         else
-            LMK(matmat_rows)(w->f32, 0, b, x, ldx, n_x, cols, y, ldy, row0, row1);
+            LMK(products)(w->f32, 0, b, x, ldx, n_x, cols, y, ldy, row0, row1);
     }
+}
+
+/* y = W x + b for W [rows][cols]. */
+static void LMK(matvec)(const ecl_lm_matrix *w, const float *b, const float *x, int rows,
+                        int cols, float *y, int n_threads)
+{
+    LMK(matmat)(w, b, x, (size_t)cols, 1, rows, cols, y, (size_t)rows, n_threads);
 }
 
 /* o[i] += a * v[i] for i < n: independent elements, so vectors of eight change nothing. */
@@ -301,3 +220,4 @@ static const lm_kernels LMK(lm_kernels) = {LMK(matvec), LMK(matmat), LMK(dot), L
 #undef LMK_MM_COLS
 #undef LMK_EXPF_N
 #undef LMK_CVT8
+#undef LMK_TILE_MAX
