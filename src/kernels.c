@@ -257,9 +257,9 @@ void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh_t, float *h,
     }
 }
 
-void ecl_k_elu(const float *src, float *dst, size_t n, float alpha, const ecl_exec *ex)
+static void elu_range(const float *src, float *dst, size_t n, float alpha, encodec_kernels isa)
 {
-    switch (ex->isa) {
+    switch (isa) {
 #if defined(ECL_HAVE_AVX2)
     case ENCODEC_KERNELS_AVX2: ecl_k_elu_avx2(src, dst, n, alpha); return;
 #endif
@@ -272,6 +272,21 @@ void ecl_k_elu(const float *src, float *dst, size_t n, float alpha, const ecl_ex
     default:
         for (size_t i = 0; i < n; i++)
             dst[i] = src[i] > 0.0f ? src[i] : alpha * (expf(src[i]) - 1.0f);
+    }
+}
+
+void ecl_k_elu(const float *src, float *dst, size_t n, float alpha, const ecl_exec *ex)
+{
+    /* element-wise: pieces on several threads give the same bits */
+    const size_t piece = 16384;
+    const long pieces = (long)((n + piece - 1) / piece);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(ex->n_threads) \
+    if (ex->n_threads > 1 && pieces > 1)
+#endif
+    for (long p = 0; p < pieces; p++) {
+        const size_t at = (size_t)p * piece;
+        elu_range(src + at, dst + at, n - at < piece ? n - at : piece, alpha, ex->isa);
     }
 }
 

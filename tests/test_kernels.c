@@ -164,6 +164,24 @@ static void check_isa_elu(encodec_kernels isa)
     /* In place equals out of place. */
     ecl_k_elu(x, x, N, 1.0f, &ex);
     assert_memory_equal(x, got, sizeof got);
+    /* Long arrays are split over threads: the same bits with 1, 2 and 3. */
+    enum { BIG = 70001 };
+    float *bx = malloc(sizeof(float) * BIG), *b1 = malloc(sizeof(float) * BIG);
+    float *bt = malloc(sizeof(float) * BIG);
+    assert_non_null(bx);
+    assert_non_null(b1);
+    assert_non_null(bt);
+    for (int i = 0; i < BIG; i++)
+        bx[i] = frand() * 6.0f;
+    ecl_k_elu(bx, b1, BIG, 1.0f, &ex);
+    for (int threads = 2; threads <= 3; threads++) {
+        const ecl_exec ext = {isa, threads};
+        ecl_k_elu(bx, bt, BIG, 1.0f, &ext);
+        assert_memory_equal(bt, b1, sizeof(float) * BIG);
+    }
+    free(bx);
+    free(b1);
+    free(bt);
 }
 
 static int simd_paths(encodec_kernels *out)
