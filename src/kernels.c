@@ -275,18 +275,30 @@ static void elu_range(const float *src, float *dst, size_t n, float alpha, encod
     }
 }
 
-void ecl_k_elu(const float *src, float *dst, size_t n, float alpha, const ecl_exec *ex)
+void ecl_k_elu(const float *src, size_t src_stride, float *dst, size_t dst_stride, int rows,
+               size_t n, float alpha, const ecl_exec *ex)
 {
-    /* element-wise: pieces on several threads give the same bits */
-    const size_t piece = 16384;
-    const long pieces = (long)((n + piece - 1) / piece);
+    /* element-wise: rows on several threads give the same bits */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(ex->n_threads) \
-    if (ex->n_threads > 1 && pieces > 1)
+    if (ex->n_threads > 1 && (double)rows * (double)n >= 32768)
 #endif
-    for (long p = 0; p < pieces; p++) {
-        const size_t at = (size_t)p * piece;
-        elu_range(src + at, dst + at, n - at < piece ? n - at : piece, alpha, ex->isa);
+    for (int r = 0; r < rows; r++)
+        elu_range(src + (size_t)r * src_stride, dst + (size_t)r * dst_stride, n, alpha, ex->isa);
+}
+
+void ecl_k_add(const float *a, const float *b, float *out, size_t stride, int rows, size_t n,
+               const ecl_exec *ex)
+{
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(ex->n_threads) \
+    if (ex->n_threads > 1 && (double)rows * (double)n >= 32768)
+#endif
+    for (int r = 0; r < rows; r++) {
+        const float *ar = a + (size_t)r * stride, *br = b + (size_t)r * stride;
+        float *o = out + (size_t)r * stride;
+        for (size_t t = 0; t < n; t++)
+            o[t] = ar[t] + br[t];
     }
 }
 

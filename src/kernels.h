@@ -69,8 +69,15 @@ void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float 
 void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh_t, float *h, float *c,
                      float *z_tmp, const float **ptrs, const ecl_exec *ex);
 
-/* dst = ELU(src) with alpha: x > 0 ? x : alpha * (exp(x) - 1); dst may equal src. */
-void ecl_k_elu(const float *src, float *dst, size_t n, float alpha, const ecl_exec *ex);
+/* dst = ELU(src) with alpha: x > 0 ? x : alpha * (exp(x) - 1), for n columns of `rows` rows
+ * (row strides given); dst may equal src. OpenMP over rows. */
+void ecl_k_elu(const float *src, size_t src_stride, float *dst, size_t dst_stride, int rows,
+               size_t n, float alpha, const ecl_exec *ex);
+
+/* out = a + b element-wise for n columns of `rows` rows, all with row stride `stride`.
+ * OpenMP over rows. */
+void ecl_k_add(const float *a, const float *b, float *out, size_t stride, int rows, size_t n,
+               const ecl_exec *ex);
 
 /* GroupNorm with one group over x [channels][stride] (len columns used):
  * (x - mean) / sqrt(var + eps) * gamma[c] + beta[c], statistics accumulated in double. */

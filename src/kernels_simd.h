@@ -26,9 +26,7 @@
 #define MV_MAX (MV_WIDE > MV_TALL ? MV_WIDE : MV_TALL)
 #define NR_MAX (NR_WIDE > NR_TALL ? NR_WIDE : NR_TALL)
 #define KC 256 /* k per block: the A panel (KC x tile rows) stays in L1 */
-#ifndef NC_TILES
 #define NC_TILES 32 /* column tiles per block: the B block (KC x NC) stays in L2 */
-#endif
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 

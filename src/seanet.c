@@ -378,22 +378,19 @@ static void queue_append(float *q, int q_cap, int *q_len, chunk in)
 
 static void sres_branch_tail(ecl_seanet_stream *s, sres *r, chunk h)
 {
-    for (int ch = 0; ch < h.c; ch++)
-        ecl_k_elu(h.d + (size_t)ch * h.stride, h.d + (size_t)ch * h.stride, (size_t)h.n,
-                  s->m->cfg.elu_alpha, &s->ex);
+    ecl_k_elu(h.d, (size_t)h.stride, h.d, (size_t)h.stride, h.c, (size_t)h.n,
+              s->m->cfg.elu_alpha, &s->ex);
     if (h.n > 0)
         queue_append(r->q_branch, r->q_cap, &r->n_branch, sconv_push(s, &r->conv2, h));
 }
 
 /* Output every position both sides have: shortcut + branch. */
-static chunk sres_pair(sres *r, int c)
+static chunk sres_pair(ecl_seanet_stream *s, sres *r, int c)
 {
     const int n = r->n_branch < r->n_skip ? r->n_branch : r->n_skip;
+    ecl_k_add(r->q_skip, r->q_branch, r->out, (size_t)r->q_cap, c, (size_t)n, &s->ex);
     for (int ch = 0; ch < c; ch++) {
         float *qb = r->q_branch + (size_t)ch * r->q_cap, *qs = r->q_skip + (size_t)ch * r->q_cap;
-        float *o = r->out + (size_t)ch * r->q_cap;
-        for (int t = 0; t < n; t++)
-            o[t] = qs[t] + qb[t];
         memmove(qb, qb + n, (size_t)(r->n_branch - n) * sizeof(float));
         memmove(qs, qs + n, (size_t)(r->n_skip - n) * sizeof(float));
     }
@@ -405,14 +402,13 @@ static chunk sres_pair(sres *r, int c)
 
 static chunk sres_push(ecl_seanet_stream *s, sres *r, chunk in)
 {
-    for (int ch = 0; ch < in.c; ch++)
-        ecl_k_elu(in.d + (size_t)ch * in.stride, r->act + (size_t)ch * r->act_cap,
-                  (size_t)in.n, s->m->cfg.elu_alpha, &s->ex);
+    ecl_k_elu(in.d, (size_t)in.stride, r->act, (size_t)r->act_cap, in.c, (size_t)in.n,
+              s->m->cfg.elu_alpha, &s->ex);
     chunk act = {r->act, in.c, in.n, r->act_cap};
     sres_branch_tail(s, r, sconv_push(s, &r->conv1, act));
     queue_append(r->q_skip, r->q_cap, &r->n_skip,
                  r->true_skip ? in : sconv_push(s, &r->shortcut, in));
-    return sres_pair(r, in.c);
+    return sres_pair(s, r, in.c);
 }
 
 static chunk sres_flush(ecl_seanet_stream *s, sres *r)
@@ -421,7 +417,7 @@ static chunk sres_flush(ecl_seanet_stream *s, sres *r)
     queue_append(r->q_branch, r->q_cap, &r->n_branch, sconv_flush(s, &r->conv2));
     if (!r->true_skip)
         queue_append(r->q_skip, r->q_cap, &r->n_skip, sconv_flush(s, &r->shortcut));
-    return sres_pair(r, r->conv1.cv->c_in);
+    return sres_pair(s, r, r->conv1.cv->c_in);
 }
 
 /* ---- LSTM ---------------------------------------------------------------------------------------- */
@@ -612,9 +608,8 @@ static void run_from(ecl_seanet_stream *s, int first, chunk x, ecl_sink_fn sink,
         case LAYER_RES: x = sres_push(s, &l->u.res, x); break;
         case LAYER_LSTM: x = slstm_push(s, &l->u.lstm, x); break;
         case LAYER_ELU:
-            for (int ch = 0; ch < x.c; ch++)
-                ecl_k_elu(x.d + (size_t)ch * x.stride, x.d + (size_t)ch * x.stride,
-                          (size_t)x.n, s->m->cfg.elu_alpha, &s->ex);
+            ecl_k_elu(x.d, (size_t)x.stride, x.d, (size_t)x.stride, x.c, (size_t)x.n,
+                      s->m->cfg.elu_alpha, &s->ex);
             break;
         }
         if (s->trace && x.n > 0)

@@ -148,8 +148,8 @@ static void check_isa_elu(encodec_kernels isa)
     x[2] = -87.5f;
     x[3] = -1000.0f;
     const ecl_exec port = {ENCODEC_KERNELS_PORTABLE, 1}, ex = {isa, 1};
-    ecl_k_elu(x, ref, N, 1.0f, &port);
-    ecl_k_elu(x, got, N, 1.0f, &ex);
+    ecl_k_elu(x, 0, ref, 0, 1, N, 1.0f, &port);
+    ecl_k_elu(x, 0, got, 0, 1, N, 1.0f, &ex);
     for (int i = 0; i < N; i++)
         if (!(fabsf(got[i] - ref[i]) <= 1e-6f))
             fail_msg("%s elu(%.9g) = %.9g, portable %.9g", encodec_kernels_name(isa), x[i],
@@ -157,15 +157,16 @@ static void check_isa_elu(encodec_kernels isa)
     for (int i0 = 0; i0 < N;) {
         const int w = 1 + (int)((frand() + 1.0f) * 0.5f * 20.0f);
         const int n = i0 + w > N ? N - i0 : w;
-        ecl_k_elu(x + i0, pieces + i0, (size_t)n, 1.0f, &ex);
+        ecl_k_elu(x + i0, 0, pieces + i0, 0, 1, (size_t)n, 1.0f, &ex);
         i0 += n;
     }
     assert_memory_equal(pieces, got, sizeof got);
     /* In place equals out of place. */
-    ecl_k_elu(x, x, N, 1.0f, &ex);
+    ecl_k_elu(x, 0, x, 0, 1, N, 1.0f, &ex);
     assert_memory_equal(x, got, sizeof got);
-    /* Long arrays are split over threads: the same bits with 1, 2 and 3. */
-    enum { BIG = 70001 };
+    /* Many rows (strided, output to another stride) are split over threads: the same bits
+     * with 1, 2 and 3, and as row-by-row calls. */
+    enum { ROWS = 37, COLS = 1891, BIG = ROWS * COLS };
     float *bx = malloc(sizeof(float) * BIG), *b1 = malloc(sizeof(float) * BIG);
     float *bt = malloc(sizeof(float) * BIG);
     assert_non_null(bx);
@@ -173,11 +174,15 @@ static void check_isa_elu(encodec_kernels isa)
     assert_non_null(bt);
     for (int i = 0; i < BIG; i++)
         bx[i] = frand() * 6.0f;
-    ecl_k_elu(bx, b1, BIG, 1.0f, &ex);
-    for (int threads = 2; threads <= 3; threads++) {
+    for (int r = 0; r < ROWS; r++)
+        ecl_k_elu(bx + (size_t)r * COLS, 0, b1 + (size_t)r * COLS, 0, 1, COLS - 5, 1.0f, &ex);
+    for (int threads = 1; threads <= 3; threads++) {
         const ecl_exec ext = {isa, threads};
-        ecl_k_elu(bx, bt, BIG, 1.0f, &ext);
-        assert_memory_equal(bt, b1, sizeof(float) * BIG);
+        memset(bt, 0, sizeof(float) * BIG);
+        ecl_k_elu(bx, COLS, bt, COLS, ROWS, COLS - 5, 1.0f, &ext);
+        for (int r = 0; r < ROWS; r++)
+            assert_memory_equal(bt + (size_t)r * COLS, b1 + (size_t)r * COLS,
+                                sizeof(float) * (COLS - 5));
     }
     free(bx);
     free(b1);
