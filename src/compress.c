@@ -20,8 +20,9 @@
 typedef struct {
     const ecl_lm *lm;
     ecl_lm_state *state;
-    float *probs; /* [ECL_LM_BLOCK or 1][n_codebooks][card] */
-    int32_t prev[ECL_LM_BLOCK * 1024];
+    float *probs;   /* [ECL_LM_BLOCK or 1][n_codebooks][card] */
+    int32_t *prev;  /* [ECL_LM_BLOCK or 1][n_codebooks]: the LM's inputs */
+    int n_codebooks; /* of the stream: the buffers are sized for it */
     /* encoder side only: all codes [frames][n_codebooks] and where the block stands */
     const int32_t *codes;
     const ecl_ecdc_geometry *geometry;
@@ -53,8 +54,8 @@ static int lm_frame_cdfs(void *ctx, int segment, size_t t, const int32_t *prev_c
 {
     lm_source *src = ctx;
     const size_t card = (size_t)src->lm->card;
-    if (n_codebooks > src->lm->n_q || n_codebooks > 1024)
-        return ENCODEC_EUNSUPPORTED;
+    if (n_codebooks != src->n_codebooks)
+        return ENCODEC_ESTATE;
     if (!prev_codes)
         ecl_lm_state_reset(src->state);
     const float *probs = src->probs;
@@ -99,15 +100,19 @@ static int lm_source_init(lm_source *src, const encodec_model *m, int n_codebook
     if (n_codebooks > m->lm->n_q)
         return ENCODEC_EUNSUPPORTED;
     src->lm = m->lm;
+    src->n_codebooks = n_codebooks;
     src->codes = codes;
     src->geometry = g;
     src->audio_length = audio_length;
     src->segment = -1;
     const size_t frames = codes ? ECL_LM_BLOCK : 1;
     src->probs = malloc(frames * (size_t)n_codebooks * m->lm->card * sizeof(float));
-    if (!src->probs || ecl_lm_state_create(m->lm, 0, &src->state) != ENCODEC_OK) {
+    src->prev = malloc(frames * (size_t)n_codebooks * sizeof(int32_t));
+    if (!src->probs || !src->prev || ecl_lm_state_create(m->lm, 0, &src->state) != ENCODEC_OK) {
         free(src->probs);
+        free(src->prev);
         src->probs = NULL;
+        src->prev = NULL;
         return ENCODEC_ENOMEM;
     }
     /* The probabilities depend neither on the path nor on the thread count (lm.h): speed only. */
@@ -119,6 +124,7 @@ static void lm_source_free(lm_source *src)
 {
     ecl_lm_state_free(src->state);
     free(src->probs);
+    free(src->prev);
 }
 
 void ecl_ecdc_model_geometry(const encodec_model *m, ecl_ecdc_geometry *g)
