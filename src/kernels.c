@@ -290,6 +290,7 @@ void ecl_k_elu(const float *src, size_t src_stride, float *dst, size_t dst_strid
 void ecl_k_add(const float *a, const float *b, float *out, size_t stride, int rows, size_t n,
                const ecl_exec *ex)
 {
+    (void)ex; /* threads only */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(ex->n_threads) \
     if (ex->n_threads > 1 && (double)rows * (double)n >= 32768)

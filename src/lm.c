@@ -125,12 +125,22 @@ static inline void lm_half8_avx2(lanes8 *v, const uint16_t *p)
 #endif
 #endif
 
+#ifdef LM_HAVE_AVX2
+#include <cpuid.h>
+/* CPUID leaf 1, ECX bit 29 (not every compiler's __builtin_cpu_supports knows "f16c"). */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
 /* The instance for a kernel path of the codec (results are the same on all). */
 static const lm_kernels *lm_kernels_for(encodec_kernels isa)
 {
 #ifdef LM_HAVE_AVX2
     if ((isa == ENCODEC_KERNELS_AVX2 || isa == ENCODEC_KERNELS_AVX512) &&
-        ecl_isa_supported(ENCODEC_KERNELS_AVX2) && __builtin_cpu_supports("f16c"))
+        ecl_isa_supported(ENCODEC_KERNELS_AVX2) && cpu_has_f16c())
         return &lm_kernels_avx2;
 #endif
     (void)isa;
