@@ -222,21 +222,25 @@ typedef struct {
 } frame_scratch;
 
 /* The rest of a post-norm layer after attention: x = LN2(x1 + FF(x1)), x1 = LN1(x + out(o)). */
+/* x = LayerNorm(x + y) (the post-norm residual); y is overwritten. */
+static void residual_norm(float *x, float *y, int d, const float *w, const float *b)
+{
+    for (int i = 0; i < d; i++)
+        y[i] = x[i] + y[i];
+    layer_norm(y, w, b, d, x);
+}
+
 static void layer_finish(const ecl_lm *lm, const lm_kernels *kern, const ecl_lm_layer *ly,
                          float *x, frame_scratch *s, int n_threads)
 {
     const int d = lm->dim;
     kern->matvec(&ly->out_proj, ly->out_proj_b, s->attn, d, d, s->tmp, n_threads);
-    for (int i = 0; i < d; i++)
-        s->tmp[i] = x[i] + s->tmp[i];
-    layer_norm(s->tmp, ly->norm1_w, ly->norm1_b, d, x);
+    residual_norm(x, s->tmp, d, ly->norm1_w, ly->norm1_b);
     kern->matvec(&ly->linear1, ly->linear1_b, x, lm->ff_dim, d, s->hidden, n_threads);
     for (int i = 0; i < lm->ff_dim; i++)
         s->hidden[i] = ecl_det_gelu(s->hidden[i]);
     kern->matvec(&ly->linear2, ly->linear2_b, s->hidden, d, lm->ff_dim, s->tmp, n_threads);
-    for (int i = 0; i < d; i++)
-        s->tmp[i] = x[i] + s->tmp[i];
-    layer_norm(s->tmp, ly->norm2_w, ly->norm2_b, d, x);
+    residual_norm(x, s->tmp, d, ly->norm2_w, ly->norm2_b);
 }
 
 /* probs[k][:] = softmax(head_k(x)) for k < n_codebooks: the first n_codebooks heads are one
@@ -807,23 +811,17 @@ int ecl_lm_steps(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_
         }
         /* the rest of the layer (layer_finish) for all frames at once */
         kern->matmat(&ly->out_proj, ly->out_proj_b, A, dr, B, lm->dim, lm->dim, T, dr, nt);
-        for (int t = 0; t < B; t++) {
-            float *x = X + (size_t)t * dr, *tmp = T + (size_t)t * dr;
-            for (size_t i = 0; i < d; i++)
-                tmp[i] = x[i] + tmp[i];
-            layer_norm(tmp, ly->norm1_w, ly->norm1_b, lm->dim, x);
-        }
+        for (int t = 0; t < B; t++)
+            residual_norm(X + (size_t)t * dr, T + (size_t)t * dr, lm->dim, ly->norm1_w,
+                          ly->norm1_b);
         kern->matmat(&ly->linear1, ly->linear1_b, X, dr, B, lm->ff_dim, lm->dim, H, ffr, nt);
         for (int t = 0; t < B; t++)
             for (int i = 0; i < lm->ff_dim; i++)
                 H[(size_t)t * ffr + i] = ecl_det_gelu(H[(size_t)t * ffr + i]);
         kern->matmat(&ly->linear2, ly->linear2_b, H, ffr, B, lm->dim, lm->ff_dim, T, dr, nt);
-        for (int t = 0; t < B; t++) {
-            float *x = X + (size_t)t * dr, *tmp = T + (size_t)t * dr;
-            for (size_t i = 0; i < d; i++)
-                tmp[i] = x[i] + tmp[i];
-            layer_norm(tmp, ly->norm2_w, ly->norm2_b, lm->dim, x);
-        }
+        for (int t = 0; t < B; t++)
+            residual_norm(X + (size_t)t * dr, T + (size_t)t * dr, lm->dim, ly->norm2_w,
+                          ly->norm2_b);
     }
     const size_t per_frame = (size_t)n_codebooks * (size_t)lm->card;
     kern->matmat(&lm->head, lm->head_b, X, dr, B, n_codebooks * lm->card, lm->dim, probs,

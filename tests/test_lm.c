@@ -587,6 +587,18 @@ static void test_step_arguments(void **state)
     assert_int_equal(ecl_lm_step(lm, st, prev, 2, probs), ENCODEC_ECODE);
     prev[1] = -1;
     assert_int_equal(ecl_lm_step(lm, st, prev, 2, probs), ENCODEC_ECODE);
+    /* blocks: the same checks on every frame, and a frame count within 1..ECL_LM_BLOCK */
+    int32_t block[2 * 3] = {0, 0, 0, 1, lm->card + 1, 1};
+    float *bprobs = malloc((ECL_LM_BLOCK + 1) * 3 * (size_t)lm->card * sizeof *bprobs);
+    assert_int_equal(ecl_lm_steps(lm, st, block, 2, 3, bprobs), ENCODEC_ECODE);
+    block[4] = 1;
+    assert_int_equal(ecl_lm_steps(lm, st, block, 0, 3, bprobs), ENCODEC_EINVAL);
+    int32_t *many = calloc(3 * (ECL_LM_BLOCK + 1), sizeof *many);
+    assert_int_equal(ecl_lm_steps(lm, st, many, ECL_LM_BLOCK + 1, 3, bprobs), ENCODEC_EINVAL);
+    assert_int_equal(ecl_lm_steps(other, st, block, 2, 3, bprobs), ENCODEC_EINVAL);
+    assert_int_equal(ecl_lm_steps(lm, st, block, 2, 4, bprobs), ENCODEC_EINVAL);
+    free(many);
+    free(bprobs);
     assert_int_equal(ecl_lm_state_offset(st), 0); /* errors leave the state alone */
     prev[1] = lm->card;
     assert_int_equal(ecl_lm_step(lm, st, prev, 3, probs), ENCODEC_OK); /* all three heads */
