@@ -351,7 +351,10 @@ static int sres_init(ecl_seanet_stream *s, sres *r, const ecl_resblock *rb, int 
     if (!r->true_skip)
         out_skip = sconv_init(s, &r->shortcut, &rb->shortcut, in_max);
     r->act_cap = in_max;
-    r->q_cap = (out2 > out_skip ? out2 : out_skip) + r->conv1.cap;
+    /* A queue holds one push's output plus what one side lags behind the other: at most the
+     * samples the branch's convolutions keep back (their buffers beyond the push size). */
+    const int lag = (r->conv1.cap - in_max) + (r->conv2.cap - out1);
+    r->q_cap = (out2 > out_skip ? out2 : out_skip) + lag;
     r->act = stream_alloc(s, (size_t)c * r->act_cap);
     r->q_branch = stream_alloc(s, (size_t)c * r->q_cap);
     r->q_skip = stream_alloc(s, (size_t)c * r->q_cap);
