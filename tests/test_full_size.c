@@ -27,7 +27,9 @@ static encodec_model *make_model(const char *dir, const char *shapes, const char
     return m;
 }
 
-static void run_model(encodec_model *m, size_t len, float bw)
+/* max_state_mb bounds the per-stream state (encoder + decoder): its buffers must scale with one
+ * push (or segment), not grow from layer to layer. */
+static void run_model(encodec_model *m, size_t len, float bw, size_t max_state_mb)
 {
     const int ch = encodec_model_channels(m);
     float *pcm = malloc(len * ch * sizeof *pcm);
@@ -41,6 +43,9 @@ static void run_model(encodec_model *m, size_t len, float bw)
     assert_int_equal(encodec_encoder_create(m, &e), 0);
     assert_int_equal(encodec_decoder_create(m, &d), 0);
     assert_int_equal(encodec_encoder_set_bandwidth(e, bw), 0);
+    const size_t state = encodec_encoder_state_size(e) + encodec_decoder_state_size(d);
+    if (state > max_state_mb << 20)
+        fail_msg("stream state %zu MB > %zu MB", state >> 20, max_state_mb);
     const int K = encodec_encoder_codebooks(e);
     const size_t max = encodec_encoder_max_frames(e, len);
     int32_t *codes = malloc(max * K * sizeof *codes), *codes2 = malloc(max * K * sizeof *codes2);
@@ -96,7 +101,7 @@ static void test_24khz(void **state)
     assert_int_equal(encodec_model_channels(m), 1);
     assert_int_equal(encodec_model_max_codebooks(m), 32);
     assert_int_equal(encodec_model_codebooks_for_bandwidth(m, 6.0f), 8);
-    run_model(m, 24000 + 123, 6.0f);
+    run_model(m, 24000 + 123, 6.0f, 64);
     encodec_model_free(m);
     tu_rmtree(dir);
     free(dir);
@@ -113,7 +118,7 @@ static void test_48khz(void **state)
     assert_int_equal(encodec_model_max_codebooks(m), 16);
     assert_int_equal(encodec_model_codebooks_for_bandwidth(m, 1.5f), ENCODEC_EBANDWIDTH);
     assert_int_equal(encodec_model_codebooks_for_bandwidth(m, 12.0f), 8);
-    run_model(m, 48000 + 1000, 12.0f); /* two segments */
+    run_model(m, 48000 + 1000, 12.0f, 448); /* two segments */
     encodec_model_free(m);
     tu_rmtree(dir);
     free(dir);
