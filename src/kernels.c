@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels_isa.h"
+#include "util.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -21,16 +22,25 @@
  * add), whatever the tile shape, so results do not depend on chunk sizes or thread counts:
  * streaming and whole-signal processing give the same bits. */
 
+static inline float amat_get(ecl_amat a, size_t i)
+{
+    return a.f16 ? ecl_half_to_float(a.f16[i]) : a.f32[i];
+}
+
 /* MB x nb tile (nb <= NB): broadcast B, vectorise over the rows of A^T. */
-static void tile_full(int nb, int K, const float *at, int ldat, const float *const *B, int n0,
+static void tile_full(int nb, int K, ecl_amat at, int ldat, const float *const *B, int n0,
                       const float *bias, int m0, float *C, int ldc)
 {
-    float acc[NB][MB];
+    float acc[NB][MB], widened[MB];
     for (int c = 0; c < nb; c++)
         for (int r = 0; r < MB; r++)
             acc[c][r] = bias ? bias[m0 + r] : 0.0f;
     for (int k = 0; k < K; k++) {
-        const float *a = at + (size_t)k * ldat + m0;
+        const size_t row = (size_t)k * ldat + m0;
+        const float *a = at.f32 ? at.f32 + row : widened;
+        if (at.f16)
+            for (int r = 0; r < MB; r++)
+                widened[r] = ecl_half_to_float(at.f16[row + r]);
         for (int c = 0; c < nb; c++) {
             const float b = B[k][n0 + c];
             for (int r = 0; r < MB; r++)
@@ -43,14 +53,14 @@ static void tile_full(int nb, int K, const float *at, int ldat, const float *con
 }
 
 /* Fewer than MB rows at the edge. */
-static void tile_edge(int mb, int nb, int K, const float *at, int ldat, const float *const *B,
+static void tile_edge(int mb, int nb, int K, ecl_amat at, int ldat, const float *const *B,
                       int n0, const float *bias, int m0, float *C, int ldc)
 {
     for (int r = 0; r < mb; r++)
         for (int c = 0; c < nb; c++) {
             float acc = bias ? bias[m0 + r] : 0.0f;
             for (int k = 0; k < K; k++)
-                acc += at[(size_t)k * ldat + m0 + r] * B[k][n0 + c];
+                acc += amat_get(at, (size_t)k * ldat + m0 + r) * B[k][n0 + c];
             C[(size_t)(m0 + r) * ldc + n0 + c] = acc;
         }
 }
@@ -72,13 +82,24 @@ int encodec_kernels_supported(encodec_kernels kernels)
     return kernels == ENCODEC_KERNELS_AUTO || ecl_isa_supported(kernels);
 }
 
+#if defined(ECL_HAVE_AVX2)
+#include <cpuid.h>
+/* CPUID leaf 1, ECX bit 29 (not every compiler's __builtin_cpu_supports knows "f16c"). */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
 int ecl_isa_supported(encodec_kernels isa)
 {
     switch (isa) {
     case ENCODEC_KERNELS_PORTABLE: return 1;
 #if defined(ECL_HAVE_AVX2)
     case ENCODEC_KERNELS_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               cpu_has_f16c(); /* float16 weights */
 #endif
 #if defined(ECL_HAVE_AVX512)
     case ENCODEC_KERNELS_AVX512:
@@ -108,7 +129,7 @@ encodec_kernels ecl_isa_default(void)
     return ENCODEC_KERNELS_PORTABLE;
 }
 
-static void gemm_rows_portable(int M, int N, int K, const float *at, int ldat,
+static void gemm_rows_portable(int M, int N, int K, ecl_amat at, int ldat,
                                const float *const *B, const float *bias, float *C, int ldc,
                                int n_threads)
 {
@@ -129,23 +150,23 @@ static void gemm_rows_portable(int M, int N, int K, const float *at, int ldat,
     }
 }
 
-void ecl_k_gemm_rows(int M, int N, int K, const float *at, int ldat, const float *const *B,
+void ecl_k_gemm_rows(int M, int N, int K, ecl_amat at, int ldat, const float *const *B,
                      const float *bias, float *C, int ldc, const ecl_exec *ex)
 {
     switch (ex->isa) {
 #if defined(ECL_HAVE_AVX2)
     case ENCODEC_KERNELS_AVX2:
-        ecl_k_gemm_rows_avx2(M, N, K, at, ldat, B, bias, C, ldc, ex->n_threads);
+        ecl_k_gemm_rows_avx2(M, N, K, at.f32, at.f16, ldat, B, bias, C, ldc, ex->n_threads);
         return;
 #endif
 #if defined(ECL_HAVE_AVX512)
     case ENCODEC_KERNELS_AVX512:
-        ecl_k_gemm_rows_avx512(M, N, K, at, ldat, B, bias, C, ldc, ex->n_threads);
+        ecl_k_gemm_rows_avx512(M, N, K, at.f32, at.f16, ldat, B, bias, C, ldc, ex->n_threads);
         return;
 #endif
 #if defined(ECL_HAVE_NEON)
     case ENCODEC_KERNELS_NEON:
-        ecl_k_gemm_rows_neon(M, N, K, at, ldat, B, bias, C, ldc, ex->n_threads);
+        ecl_k_gemm_rows_neon(M, N, K, at.f32, at.f16, ldat, B, bias, C, ldc, ex->n_threads);
         return;
 #endif
     default: gemm_rows_portable(M, N, K, at, ldat, B, bias, C, ldc, ex->n_threads);
@@ -159,6 +180,16 @@ void ecl_k_transpose(const float *a, int rows, int cols, float *at)
             at[(size_t)c * rows + r] = a[(size_t)r * cols + c];
 }
 
+int ecl_k_to_half(const float *src, size_t n, uint16_t *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = ecl_float_to_half(src[i]);
+        if ((dst[i] & 0x7c00u) == 0x7c00u)
+            return 0;
+    }
+    return 1;
+}
+
 size_t ecl_k_conv1d_scratch_floats(int c_in, int len_in, int stride)
 {
     /* Phase-split copy of the input for strided convolutions (+ NB slack per row). */
@@ -167,7 +198,7 @@ size_t ecl_k_conv1d_scratch_floats(int c_in, int len_in, int stride)
 
 size_t ecl_k_conv1d_scratch_ptrs(int c_in, int kernel) { return (size_t)c_in * kernel; }
 
-void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, const float *w,
+void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, ecl_amat w,
                   const float *bias, int c_out, int kernel, int stride, int dilation,
                   float *y, int t_out, float *scratch, const float **ptrs, const ecl_exec *ex)
 {
@@ -214,7 +245,7 @@ void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int 
                 }
 }
 
-void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float *w_phase,
+void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, ecl_amat w_phase,
                     const float *bias, int c_out, int kernel, int stride, float *y, int y_stride,
                     float *scratch, const float **ptrs, const ecl_exec *ex)
 {
@@ -224,7 +255,7 @@ void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float 
         for (int q = 0; q < taps; q++)
             ptrs[i * taps + q] = xh + (size_t)i * x_stride + (taps - 1) - q;
     for (int r = 0; r < stride; r++) {
-        const float *a = w_phase + (size_t)r * c_out * c_in * taps;
+        const ecl_amat a = ecl_amat_at(w_phase, (size_t)r * c_out * c_in * taps);
         ecl_k_gemm_rows(c_out, n, c_in * taps, a, c_out, ptrs, bias, scratch, n, ex);
         for (int o = 0; o < c_out; o++) {
             const float *src = scratch + (size_t)o * n;
@@ -237,7 +268,7 @@ void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, const float 
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-void ecl_k_lstm_step(int hidden, const float *zx, const float *w_hh_t, float *h, float *c,
+void ecl_k_lstm_step(int hidden, const float *zx, ecl_amat w_hh_t, float *h, float *c,
                      float *z_tmp, const float **ptrs, const ecl_exec *ex)
 {
     /* The recurrent product is a one-column matrix product over the transposed W_hh; the

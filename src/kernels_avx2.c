@@ -1,11 +1,17 @@
-/* AVX2 + FMA kernels (x86-64; this file is built with -mavx2 -mfma and only called after
+/* AVX2 + FMA + F16C kernels (x86-64; this file is built with -mavx2 -mfma -mf16c and only called after
  * run-time detection). */
 #include <immintrin.h>
+
+static inline __m256 load_half8(const unsigned short *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
 
 #define VEC __m256
 #define VW 8
 #define V_LOADU(p) _mm256_loadu_ps(p)
 #define V_STOREU(p, v) _mm256_storeu_ps(p, v)
+#define V_LOADH(p) load_half8(p)
 #define V_SET1(x) _mm256_set1_ps(x)
 #define V_ZERO() _mm256_setzero_ps()
 #define V_ADD(a, b) _mm256_add_ps(a, b)

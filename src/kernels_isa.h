@@ -5,9 +5,11 @@
 #define ECL_KERNELS_ISA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define ECL_DECLARE_ISA(suffix)                                                              \
-    void ecl_k_gemm_rows##suffix(int M, int N, int K, const float *at, int ldat,             \
+    void ecl_k_gemm_rows##suffix(int M, int N, int K, const float *at,                       \
+                                 const uint16_t *at_f16, int ldat,                           \
                                  const float *const *B, const float *bias, float *C,         \
                                  int ldc, int n_threads);                                    \
     void ecl_k_elu##suffix(const float *src, float *dst, size_t n, float alpha);

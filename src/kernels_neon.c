@@ -5,6 +5,7 @@
 #define VW 4
 #define V_LOADU(p) vld1q_f32(p)
 #define V_STOREU(p, v) vst1q_f32(p, v)
+#define V_LOADH(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))) /* float16, exact */
 #define V_SET1(x) vdupq_n_f32(x)
 #define V_ZERO() vdupq_n_f32(0.0f)
 #define V_ADD(a, b) vaddq_f32(a, b)

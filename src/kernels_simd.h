@@ -3,6 +3,7 @@
  *
  *   VEC, VECI             float / int32 vector types, VW floats each
  *   V_LOADU V_STOREU V_SET1 V_ZERO V_ADD V_SUB V_MUL V_FMA(a, b, c) = a*b + c
+ *   V_LOADH(p)            VW float16 values (uint16_t bits) widened to float32 (exact)
  *   V_MAX V_FLOOR V_SELECT_POS(x, y) = x > 0 ? x : y (per lane)
  *   V_POW2I(n)            2^n for an integer-valued float vector n in [-126, 127]
  *   MV_WIDE NR_WIDE       wide tile: MV_WIDE vectors of rows x NR_WIDE columns (batch)
@@ -18,6 +19,7 @@
 
 
 #include "kernels_isa.h"
+#include "util.h"
 
 #define ECL_CAT_(a, b) a##b
 #define ECL_CAT(a, b) ECL_CAT_(a, b)
@@ -31,10 +33,11 @@
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Rows m0 .. m0 + mv*VW, columns n0 .. n0 + nb of C, k in [k0, k1); first: start from the
- * bias (else continue from the partial sums in C). */
-static ALWAYS_INLINE void tile(const int mv, const int nb, int k0, int k1, const float *at,
-                               int ldat, const float *const *B, int n0, const float *bias,
-                               int m0, float *C, int ldc, int first)
+ * bias (else continue from the partial sums in C). A is `at`, or float16 `ah` when half. */
+static ALWAYS_INLINE void tile(const int mv, const int nb, const int half, int k0, int k1,
+                               const float *at, const uint16_t *ah, int ldat,
+                               const float *const *B, int n0, const float *bias, int m0,
+                               float *C, int ldc, int first)
 {
     VEC acc[MV_MAX][NR_MAX];
     float tmp[NR_MAX][MV_MAX * VW];
@@ -57,12 +60,12 @@ static ALWAYS_INLINE void tile(const int mv, const int nb, int k0, int k1, const
                 acc[v][c] = V_LOADU(&tmp[c][v * VW]);
     }
     for (int k = k0; k < k1; k++) {
-        const float *a = at + (size_t)k * ldat + m0;
+        const size_t a = (size_t)k * ldat + m0;
         const float *b = B[k] + n0;
         VEC av[MV_MAX];
 #pragma GCC unroll 16
         for (int v = 0; v < mv; v++)
-            av[v] = V_LOADU(a + v * VW);
+            av[v] = half ? V_LOADH(ah + a + v * VW) : V_LOADU(at + a + v * VW);
 #pragma GCC unroll 16
         for (int c = 0; c < nb; c++) {
             const VEC bc = V_SET1(b[c]);
@@ -83,15 +86,16 @@ static ALWAYS_INLINE void tile(const int mv, const int nb, int k0, int k1, const
 
 /* Rows that do not fill a vector: the same chain, one element at a time. */
 static void rows_scalar(int m0, int m1, int n0, int nb, int k0, int k1, const float *at,
-                        int ldat, const float *const *B, const float *bias, float *C, int ldc,
-                        int first)
+                        const uint16_t *ah, int ldat, const float *const *B, const float *bias,
+                        float *C, int ldc, int first)
 {
     for (int m = m0; m < m1; m++)
         for (int n = n0; n < n0 + nb; n++) {
             float *out = &C[(size_t)m * ldc + n];
             float acc = first ? (bias ? bias[m] : 0.0f) : *out;
             for (int k = k0; k < k1; k++)
-                acc = fmaf(at[(size_t)k * ldat + m], B[k][n], acc);
+                acc = fmaf(ah ? ecl_half_to_float(ah[(size_t)k * ldat + m])
+                              : at[(size_t)k * ldat + m], B[k][n], acc);
             *out = acc;
         }
 }
@@ -101,8 +105,10 @@ static void rows_scalar(int m0, int m1, int n0, int nb, int k0, int k1, const fl
     (((MVC) <= MV_WIDE && (NBC) <= NR_WIDE) || ((MVC) <= MV_TALL && (NBC) <= NR_TALL))
 #define TILE_CASE(MVC, NBC)                                                                  \
     case NBC:                                                                                \
-        if (TILE_SHAPE_USED(MVC, NBC))                                                       \
-            tile(MVC, NBC, k0, k1, at, ldat, B, n0, bias, m0, C, ldc, first);                \
+        if (TILE_SHAPE_USED(MVC, NBC) && ah)                                                 \
+            tile(MVC, NBC, 1, k0, k1, at, ah, ldat, B, n0, bias, m0, C, ldc, first);         \
+        else if (TILE_SHAPE_USED(MVC, NBC))                                                  \
+            tile(MVC, NBC, 0, k0, k1, at, ah, ldat, B, n0, bias, m0, C, ldc, first);         \
         break;
 #define TILE_NB_SWITCH(MVC)                                                                  \
     switch (nb) {                                                                            \
@@ -117,9 +123,9 @@ static void rows_scalar(int m0, int m1, int n0, int nb, int k0, int k1, const fl
         break;
 
 /* A tile with run-time shape: calls the instance unrolled for that shape. */
-static void tile_any(int mv, int nb, int k0, int k1, const float *at, int ldat,
-                     const float *const *B, int n0, const float *bias, int m0, float *C, int ldc,
-                     int first)
+static void tile_any(int mv, int nb, int k0, int k1, const float *at, const uint16_t *ah,
+                     int ldat, const float *const *B, int n0, const float *bias, int m0, float *C,
+                     int ldc, int first)
 {
     switch (mv) {
         TILE_MV_CASE(1) TILE_MV_CASE(2) TILE_MV_CASE(3) TILE_MV_CASE(4)
@@ -127,9 +133,9 @@ static void tile_any(int mv, int nb, int k0, int k1, const float *at, int ldat,
     }
 }
 
-void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const float *at, int ldat,
-                              const float *const *B, const float *bias, float *C, int ldc,
-                              int n_threads)
+void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const float *at, const uint16_t *ah,
+                              int ldat, const float *const *B, const float *bias, float *C,
+                              int ldc, int n_threads)
 {
     if (M <= 0 || N <= 0)
         return;
@@ -161,9 +167,9 @@ void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const float *at, int ldat,
             for (int ct = ct0; ct < ct1; ct++) {
                 const int n0 = ct * nr, nb = N - n0 < nr ? N - n0 : nr;
                 if (mv > 0)
-                    tile_any(mv, nb, k0, k1, at, ldat, B, n0, bias, m0, C, ldc, k0 == 0);
+                    tile_any(mv, nb, k0, k1, at, ah, ldat, B, n0, bias, m0, C, ldc, k0 == 0);
                 if (m_vec_end < m_end)
-                    rows_scalar(m_vec_end, m_end, n0, nb, k0, k1, at, ldat, B, bias, C, ldc,
+                    rows_scalar(m_vec_end, m_end, n0, nb, k0, k1, at, ah, ldat, B, bias, C, ldc,
                                 k0 == 0);
             }
             k0 = k1;

@@ -66,26 +66,11 @@ typedef struct {
     void (*softmax)(float *v, int n);
 } lm_kernels;
 
-/* float16 bits -> float32, exact for finite values (the loader rejects others): the bits moved
- * to float32's places, then scaled by 2^112 (exact; also right for subnormals). */
-static inline float lm_half_to_float(uint16_t h)
-{
-    const uint32_t magnitude = (uint32_t)(h & 0x7fffu) << 13;
-    float f;
-    memcpy(&f, &magnitude, sizeof f);
-    f *= 0x1p112f;
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    bits |= (uint32_t)(h & 0x8000u) << 16;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 static inline void lm_half8_generic(lanes8 *v, const uint16_t *p)
 {
     float t[8];
     for (int j = 0; j < 8; j++)
-        t[j] = lm_half_to_float(p[j]);
+        t[j] = ecl_half_to_float(p[j]);
     memcpy(v, t, sizeof t);
 }
 
@@ -125,22 +110,12 @@ static inline void lm_half8_avx2(lanes8 *v, const uint16_t *p)
 #endif
 #endif
 
-#ifdef LM_HAVE_AVX2
-#include <cpuid.h>
-/* CPUID leaf 1, ECX bit 29 (not every compiler's __builtin_cpu_supports knows "f16c"). */
-static int cpu_has_f16c(void)
-{
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
-}
-#endif
-
 /* The instance for a kernel path of the codec (results are the same on all). */
 static const lm_kernels *lm_kernels_for(encodec_kernels isa)
 {
 #ifdef LM_HAVE_AVX2
     if ((isa == ENCODEC_KERNELS_AVX2 || isa == ENCODEC_KERNELS_AVX512) &&
-        ecl_isa_supported(ENCODEC_KERNELS_AVX2) && cpu_has_f16c())
+        ecl_isa_supported(ENCODEC_KERNELS_AVX2)) /* which includes F16C */
         return &lm_kernels_avx2;
 #endif
     (void)isa;

@@ -47,7 +47,7 @@ static inline void LMK(load_w_tail)(lanes8 *v, const void *w, size_t i, int n, i
 {
     float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int j = 0; j < n; j++)
-        t[j] = f16 ? lm_half_to_float(((const uint16_t *)w)[i + j]) : ((const float *)w)[i + j];
+        t[j] = f16 ? ecl_half_to_float(((const uint16_t *)w)[i + j]) : ((const float *)w)[i + j];
     memcpy(v, t, sizeof *v);
 }
 

@@ -272,10 +272,32 @@ static int alloc_fail(loader *ld)
     return ecl_fail(ld->msg, ld->msg_size, ENCODEC_ENOMEM, "%s: out of memory", ld->source);
 }
 
+/* Keep a matrix of n values (already in the kernels' layout) in the model: as float16 when the
+ * file stores its tensor `name` as float16 (and the values fit), else as float32. */
+static int keep_matrix(loader *ld, const char *name, const float *w, size_t n, ecl_amat *out)
+{
+    const ecl_tensor *t = ecl_safetensors_find(ld->st, name);
+    if (t && t->dtype == ECL_DTYPE_F16) {
+        uint16_t *h = model_alloc_bytes(ld->m, n * sizeof *h);
+        if (!h)
+            return alloc_fail(ld);
+        if (ecl_k_to_half(w, n, h)) {
+            *out = (ecl_amat){NULL, h};
+            return ENCODEC_OK;
+        }
+    }
+    float *f = model_alloc(ld->m, n);
+    if (!f)
+        return alloc_fail(ld);
+    memcpy(f, w, n * sizeof *f);
+    *out = ecl_amat_f32(f);
+    return ENCODEC_OK;
+}
+
 static int bind_conv_weights(loader *ld, const char *base, const char *inner, int transposed,
                              const int64_t *wshape, size_t n, float *w, ecl_conv *cv);
-static int relayout_conv(loader *ld, int transposed, int c_in, int c_out, int kernel,
-                         int stride, size_t n, const float *w, ecl_conv *cv);
+static int relayout_conv(loader *ld, const char *name, int transposed, int c_in, int c_out,
+                         int kernel, int stride, size_t n, const float *w, ecl_conv *cv);
 
 /* Bind a (transposed) convolution whose module path is `base` (e.g. "encoder.model.0.conv"):
  * weights under base.conv / base.convtr, GroupNorm under base.norm. */
@@ -300,8 +322,11 @@ static int bind_conv(loader *ld, const char *base, int transposed, int c_in, int
     if (!w)
         return alloc_fail(ld);
     err = bind_conv_weights(ld, base, inner, transposed, wshape, n, w, cv);
+    char name[256]; /* the tensor whose storage type the kernels' copy follows */
+    snprintf(name, sizeof name, "%s.%s.%s", base, inner,
+             ld->m->cfg.group_norm ? "weight" : "weight_v");
     if (!err)
-        err = relayout_conv(ld, transposed, c_in, c_out, kernel, stride, n, w, cv);
+        err = relayout_conv(ld, name, transposed, c_in, c_out, kernel, stride, n, w, cv);
     ecl_free(w);
     return err;
 }
@@ -372,25 +397,21 @@ static int bind_conv_weights(loader *ld, const char *base, const char *inner, in
 }
 
 /* The kernels' layouts: transposed for convolutions, polyphase for transposed ones. */
-static int relayout_conv(loader *ld, int transposed, int c_in, int c_out, int kernel,
-                         int stride, size_t n, const float *w, ecl_conv *cv)
+static int relayout_conv(loader *ld, const char *name, int transposed, int c_in, int c_out,
+                         int kernel, int stride, size_t n, const float *w, ecl_conv *cv)
 {
-    encodec_model *m = ld->m;
-    if (transposed) {
-        float *phase = model_alloc(m, (size_t)stride * c_out * c_in *
-                                          ecl_k_convtr_taps(kernel, stride));
-        if (!phase)
-            return alloc_fail(ld);
-        ecl_k_convtr_relayout(w, c_in, c_out, kernel, stride, phase);
-        cv->weight = phase;
-    } else {
-        float *wt = model_alloc(m, n);
-        if (!wt)
-            return alloc_fail(ld);
-        ecl_k_transpose(w, c_out, c_in * kernel, wt);
-        cv->weight = wt;
-    }
-    return ENCODEC_OK;
+    const size_t n_out =
+        transposed ? (size_t)stride * c_out * c_in * ecl_k_convtr_taps(kernel, stride) : n;
+    float *laid = ecl_calloc(n_out, sizeof(float));
+    if (!laid)
+        return alloc_fail(ld);
+    if (transposed)
+        ecl_k_convtr_relayout(w, c_in, c_out, kernel, stride, laid);
+    else
+        ecl_k_transpose(w, c_out, c_in * kernel, laid);
+    const int err = keep_matrix(ld, name, laid, n_out, &cv->weight);
+    ecl_free(laid);
+    return err;
 }
 
 static int bind_resblock(loader *ld, const char *side, int index, int dim, int dilation,
@@ -424,31 +445,34 @@ static int bind_lstm(loader *ld, const char *side, int index, int dim, ecl_lstm 
     ls->n_layers = layers;
     if (layers == 0)
         return ENCODEC_OK;
-    ls->w_ih = model_alloc_bytes(m, (size_t)layers * sizeof(float *));
-    ls->w_hh_t = model_alloc_bytes(m, (size_t)layers * sizeof(float *));
+    ls->w_ih = model_alloc_bytes(m, (size_t)layers * sizeof(ecl_amat));
+    ls->w_hh_t = model_alloc_bytes(m, (size_t)layers * sizeof(ecl_amat));
     ls->bias = model_alloc_bytes(m, (size_t)layers * sizeof(float *));
     if (!ls->w_ih || !ls->w_hh_t || !ls->bias)
         return alloc_fail(ld);
-    float *w_tmp = ecl_calloc((size_t)4 * dim * dim, sizeof(float)), *b_hh = w_tmp;
+    const size_t n = (size_t)4 * dim * dim;
+    float *w_tmp = ecl_calloc(2 * n, sizeof(float)), *w_t = w_tmp + n, *b_hh = w_tmp;
     if (!w_tmp)
         return alloc_fail(ld);
     err = ENCODEC_OK;
     for (int l = 0; l < layers; l++) {
-        ls->w_ih[l] = model_alloc(m, (size_t)4 * dim * dim);
-        ls->w_hh_t[l] = model_alloc(m, (size_t)4 * dim * dim);
         ls->bias[l] = model_alloc(m, (size_t)4 * dim);
-        if (!ls->w_ih[l] || !ls->w_hh_t[l] || !ls->bias[l]) {
+        if (!ls->bias[l]) {
             err = alloc_fail(ld);
             break;
         }
         snprintf(name, sizeof name, "%s.model.%d.lstm.weight_ih_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 2, wshape, w_tmp)))
             break;
-        ecl_k_transpose(w_tmp, 4 * dim, dim, ls->w_ih[l]);
+        ecl_k_transpose(w_tmp, 4 * dim, dim, w_t);
+        if ((err = keep_matrix(ld, name, w_t, n, &ls->w_ih[l])))
+            break;
         snprintf(name, sizeof name, "%s.model.%d.lstm.weight_hh_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 2, wshape, w_tmp)))
             break;
-        ecl_k_transpose(w_tmp, 4 * dim, dim, ls->w_hh_t[l]);
+        ecl_k_transpose(w_tmp, 4 * dim, dim, w_t);
+        if ((err = keep_matrix(ld, name, w_t, n, &ls->w_hh_t[l])))
+            break;
         snprintf(name, sizeof name, "%s.model.%d.lstm.bias_ih_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 1, bshape, ls->bias[l])))
             break;

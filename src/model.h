@@ -4,6 +4,7 @@
 #define ECL_MODEL_H
 
 #include "encodec.h"
+#include "kernels.h"
 
 #define ECL_MAX_RATIOS 8
 #define ECL_MAX_BANDWIDTHS 16
@@ -11,8 +12,9 @@
 /* A convolution (or transposed convolution) with effective (weight-norm folded) weights. */
 typedef struct {
     int c_in, c_out, kernel, stride, dilation;
-    float *weight;      /* conv: transposed [c_in * kernel][c_out]; transposed conv:
-                           polyphase [stride][c_in][taps][c_out] (ecl_k_convtr_relayout) */
+    ecl_amat weight;    /* conv: transposed [c_in * kernel][c_out]; transposed conv:
+                           polyphase [stride][c_in][taps][c_out] (ecl_k_convtr_relayout);
+                           float16 when the file stores the weights as float16 */
     float *bias;        /* [c_out] */
     float *norm_weight; /* [c_out] GroupNorm affine (time_group_norm models), else NULL */
     float *norm_bias;   /* [c_out] */
@@ -28,8 +30,8 @@ typedef struct {
 /* Multi-layer LSTM with input = hidden = dim, plus skip. */
 typedef struct {
     int dim, n_layers;
-    float **w_ih;   /* [n_layers] of [dim][4*dim]: W_ih transposed for the matrix kernel */
-    float **w_hh_t; /* [n_layers] of [dim][4*dim]: W_hh transposed for the recurrence kernel */
+    ecl_amat *w_ih;   /* [n_layers] of [dim][4*dim]: W_ih transposed for the matrix kernel */
+    ecl_amat *w_hh_t; /* [n_layers] of [dim][4*dim]: W_hh transposed for the recurrence kernel */
     float **bias;  /* [n_layers] of [4*dim]: b_ih + b_hh */
 } ecl_lstm;
 

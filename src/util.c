@@ -114,3 +114,30 @@ int ecl_map_file(const char *path, const uint8_t **data, size_t *size, char *msg
 }
 
 void ecl_unmap_file(const uint8_t *data, size_t size) { munmap((void *)data, size); }
+
+uint16_t ecl_float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint16_t sign = (uint16_t)(x >> 16 & 0x8000u);
+    x &= 0x7fffffffu;
+    if (x > 0x7f800000u)
+        return sign | 0x7e00u; /* NaN */
+    if (x >= 0x477ff000u)      /* 65520 and above round to infinity */
+        return sign | 0x7c00u;
+    if (x >= 0x38800000u) {    /* normal: rebias, round the 13 dropped bits to even */
+        uint32_t h = x - 0x38000000u;
+        h += 0xfffu + (h >> 13 & 1u);
+        return sign | (uint16_t)(h >> 13);
+    }
+    /* A subnormal half (multiple of 2^-24); rounding up to 1024 gives the smallest normal. */
+    const int shift = 126 - (int)(x >> 23);
+    if (shift > 24)
+        return sign;
+    const uint32_t mant = (x & 0x7fffffu) | 0x800000u, half = 1u << (shift - 1);
+    uint32_t q = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1u);
+    if (rem > half || (rem == half && (q & 1u)))
+        q++;
+    return sign | (uint16_t)q;
+}

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "encodec.h"
 
@@ -26,6 +27,24 @@ int ecl_mul_size(size_t a, size_t b, size_t *out);
 int ecl_map_file(const char *path, const uint8_t **data, size_t *size, char *msg,
                  size_t msg_size);
 void ecl_unmap_file(const uint8_t *data, size_t size);
+
+/* float16 bits -> float32, exact for finite values (callers reject others): the bits moved to
+ * float32's places, then scaled by 2^112 (exact; also right for subnormals). */
+static inline float ecl_half_to_float(uint16_t h)
+{
+    const uint32_t magnitude = (uint32_t)(h & 0x7fffu) << 13;
+    float f;
+    memcpy(&f, &magnitude, sizeof f);
+    f *= 0x1p112f;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    bits |= (uint32_t)(h & 0x8000u) << 16;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* float32 -> float16 bits, rounded to nearest even; beyond the float16 range: infinity. */
+uint16_t ecl_float_to_half(float f);
 
 /* ceil(a / b) without overflow for any a. */
 static inline size_t ecl_ceil_div(size_t a, size_t b) { return a / b + (a % b != 0); }

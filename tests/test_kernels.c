@@ -5,8 +5,11 @@
  *     K-term dot product (the paths differ only by fused multiply-adds);
  *   - the product computed in column pieces of random widths, or with 1..3 threads, equals the
  *     whole product bit for bit (what makes streaming equal whole-signal processing);
+ *   - with float16 weights, the product equals the one with float32 weights of the same values
+ *     bit for bit (whole, in pieces, threads) on every path;
  *   - ELU agrees with the portable path within 1e-6 and gives the same bits whatever the
  *     piece boundaries;
+ *   - float32 -> float16 rounds to nearest even (every half value, every midpoint, overflow);
  * and the public path selection reports and refuses paths correctly. */
 #include "testutil.h"
 
@@ -16,6 +19,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "util.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static float frand(void) /* uniform in [-1, 1) */
@@ -30,11 +34,12 @@ typedef struct {
     int M, N, K;
     float *at, *b, *bias, *c;
     const float **rows;
+    ecl_amat a; /* the A the kernels get: at, or a float16 copy */
 } problem;
 
 static problem make_problem(int M, int N, int K, int with_bias)
 {
-    problem p = {M, N, K, NULL, NULL, NULL, NULL, NULL};
+    problem p = {M, N, K, NULL, NULL, NULL, NULL, NULL, {NULL, NULL}};
     p.at = malloc(sizeof(float) * (size_t)K * M);
     p.b = malloc(sizeof(float) * (size_t)K * N);
     p.bias = with_bias ? malloc(sizeof(float) * (size_t)M) : NULL;
@@ -52,6 +57,7 @@ static problem make_problem(int M, int N, int K, int with_bias)
         p.bias[i] = frand();
     for (int k = 0; k < K; k++)
         p.rows[k] = p.b + (size_t)k * N;
+    p.a = ecl_amat_f32(p.at);
     return p;
 }
 
@@ -67,7 +73,7 @@ static void free_problem(problem *p)
 static void run(problem *p, encodec_kernels isa, int threads, float *out)
 {
     const ecl_exec ex = {isa, threads};
-    ecl_k_gemm_rows(p->M, p->N, p->K, p->at, p->M, p->rows, p->bias, out, p->N, &ex);
+    ecl_k_gemm_rows(p->M, p->N, p->K, p->a, p->M, p->rows, p->bias, out, p->N, &ex);
 }
 
 /* Same product in column pieces of random widths: offset row pointers and output columns. */
@@ -83,13 +89,36 @@ static void run_in_pieces(problem *p, encodec_kernels isa, float *out)
         const int nb = n0 + w > p->N ? p->N - n0 : w;
         for (int k = 0; k < p->K; k++)
             shifted[k] = p->rows[k] + n0;
-        ecl_k_gemm_rows(p->M, nb, p->K, p->at, p->M, shifted, p->bias, piece, nb, &ex);
+        ecl_k_gemm_rows(p->M, nb, p->K, p->a, p->M, shifted, p->bias, piece, nb, &ex);
         for (int m = 0; m < p->M; m++)
             memcpy(out + (size_t)m * p->N + n0, piece + (size_t)m * nb, sizeof(float) * nb);
         n0 += nb;
     }
     free((void *)shifted);
     free(piece);
+}
+
+/* float16 A against float32 A holding the same values: the same bits, whole, in pieces and
+ * with threads (buffers of M x N floats to work in). */
+static void check_half_weights(problem *p, encodec_kernels isa, float *want, float *got,
+                               float *alt)
+{
+    const size_t n_a = (size_t)p->K * p->M, n = (size_t)p->M * p->N;
+    uint16_t *h = malloc(sizeof *h * n_a);
+    assert_non_null(h);
+    assert_true(ecl_k_to_half(p->at, n_a, h));
+    for (size_t i = 0; i < n_a; i++)
+        p->at[i] = ecl_half_to_float(h[i]);
+    run(p, isa, 1, want);
+    p->a = (ecl_amat){NULL, h};
+    run(p, isa, 1, got);
+    assert_memory_equal(got, want, sizeof(float) * n);
+    run_in_pieces(p, isa, alt);
+    assert_memory_equal(alt, want, sizeof(float) * n);
+    run(p, isa, 2, alt);
+    assert_memory_equal(alt, want, sizeof(float) * n);
+    p->a = ecl_amat_f32(p->at);
+    free(h);
 }
 
 static void check_isa_gemm(encodec_kernels isa)
@@ -129,6 +158,7 @@ static void check_isa_gemm(encodec_kernels isa)
                 run(&p, isa, threads, alt);
                 assert_memory_equal(alt, got, sizeof(float) * n);
             }
+            check_half_weights(&p, isa, ref, got, alt);
             free(ref);
             free(got);
             free(alt);
@@ -219,6 +249,37 @@ static void test_simd_elu_matches_portable(void **state)
     check_isa_elu(ENCODEC_KERNELS_PORTABLE);
 }
 
+static void test_half_rounding(void **state)
+{
+    (void)state;
+    for (uint32_t h = 0; h < 0x10000u; h++) {
+        if ((h & 0x7c00u) == 0x7c00u)
+            continue; /* inf, NaN */
+        const float f = ecl_half_to_float((uint16_t)h);
+        assert_int_equal(ecl_float_to_half(f), h);
+        if ((h & 0x7fffu) == 0x7bffu)
+            continue;
+        /* Between h and the next half away from zero: the midpoint goes to the even one,
+         * anything nearer to one side to that side. */
+        const float next = ecl_half_to_float((uint16_t)(h + 1));
+        const float mid = f + (next - f) * 0.5f;
+        assert_int_equal(ecl_float_to_half(mid), (h & 1u) ? h + 1 : h);
+        assert_int_equal(ecl_float_to_half(nextafterf(mid, f)), h);
+        assert_int_equal(ecl_float_to_half(nextafterf(mid, next)), h + 1);
+    }
+    assert_int_equal(ecl_float_to_half(65519.99f), 0x7bffu);
+    assert_int_equal(ecl_float_to_half(65520.0f), 0x7c00u);
+    assert_int_equal(ecl_float_to_half(-1e30f), 0xfc00u);
+    assert_int_equal(ecl_float_to_half(1e-30f), 0);
+    assert_int_equal(ecl_float_to_half(-0.0f), 0x8000u);
+    assert_int_equal(ecl_float_to_half(NAN) & 0x7e00u, 0x7e00u);
+    const float fits[3] = {1.0f, -65504.0f, 3e-8f}, too_big[3] = {1.0f, 70000.0f, 0.0f};
+    uint16_t h[3];
+    assert_true(ecl_k_to_half(fits, 3, h));
+    assert_int_equal(h[1], 0xfbffu);
+    assert_false(ecl_k_to_half(too_big, 3, h));
+}
+
 static void test_path_selection(void **state)
 {
     (void)state;
@@ -276,6 +337,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simd_gemm_matches_portable),
         cmocka_unit_test(test_simd_elu_matches_portable),
+        cmocka_unit_test(test_half_rounding),
         cmocka_unit_test(test_path_selection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
