@@ -10,9 +10,11 @@ models=$build/bench-models
 mkdir -p "$models"
 for kind in 24khz 48khz; do
   st=$models/encodec_$kind.safetensors
-  if [ ! -f "$st" ]; then
+  half=$models/encodec_${kind}_f16.safetensors # the same weights stored as float16
+  if [ ! -f "$st" ] || [ ! -f "$half" ]; then
     python3 "$src/tools/make-random-checkpoint" --seed 1 "$src/tests/data/shapes-encodec_$kind.json" "$models/encodec_$kind.th"
     python3 "$src/tools/encodec-convert" "$models/encodec_$kind.th" "$st"
+    python3 "$src/tools/encodec-convert" --f16 "$models/encodec_$kind.th" "$half"
     rm -f "$models/encodec_$kind.th"
   fi
 done
@@ -24,4 +26,8 @@ if [ ! -f "$lm" ]; then
 fi
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
 "$build/tools/bench/encodec-bench" "$models/encodec_24khz.safetensors" --lm "$lm" "$@"
+echo "float16 weights:"
+"$build/tools/bench/encodec-bench" "$models/encodec_24khz_f16.safetensors" "$@"
 "$build/tools/bench/encodec-bench" "$models/encodec_48khz.safetensors" -b 6 "$@"
+echo "float16 weights:"
+"$build/tools/bench/encodec-bench" "$models/encodec_48khz_f16.safetensors" -b 6 "$@"
