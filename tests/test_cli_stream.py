@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The `encodec` tool on pipes (issue #4, item 5): progressive compression of raw PCM on stdin
 into live .ecdc streams, progressive decompression of .ecdc on stdin, raw PCM output, and the
-errors of these paths. Python standard library only; run by ctest like test_cli.py."""
+errors of these paths; and files processed progressively (issue #8: memory bounded whatever
+the length) with the same bytes as the whole-file path. Python standard library only; run by
+ctest like test_cli.py."""
 import array
 import math
 import os
@@ -226,6 +228,61 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertGreater(early, 44 + 2 * 4800, "audio came out before the input ended")
         self.assertEqual(out, want)
+
+    # (d) files read and written progressively ------------------------------------------
+
+    def peak_rss_kb(self, *args):
+        """Run the tool; its peak resident memory in KB (exit status checked)."""
+        p = subprocess.Popen([TOOL, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=self.env, cwd=self.tmp)
+        _, status, usage = os.wait4(p.pid, 0)
+        err = p.stderr.read().decode(errors="replace")
+        p.stderr.close()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        self.assertEqual(p.returncode, 0, f"{args}: {err}")
+        return usage.ru_maxrss
+
+    def test_file_compress_streams_with_the_whole_file_bytes(self):
+        """A WAV file is encoded as it is read; the .ecdc equals the whole-file path's (the
+        same WAV on stdin, which is read whole), resampled and mixed or not, and also for a
+        truncated WAV whose header announces more frames than it holds."""
+        mono = s16(tone_s16(44100 * 3))
+        st = array.array("h", [0]) * (2 * len(mono))
+        st[0::2] = mono
+        st[1::2] = array.array("h", (v // 3 for v in mono))
+        if sys.byteorder != "little":
+            st.byteswap()
+        cases = [("st44.wav", st.tobytes(), 44100, 2), ("mono24.wav", tone_s16(RATE * 2), RATE, 1)]
+        for name, raw, rate, ch in cases:
+            path = self.write_wav16(name, raw, rate, ch)
+            with open(path, "rb") as f:
+                data = f.read()
+            for label, wav in (("whole", data), ("truncated", data[:len(data) - 1000])):
+                with open(path, "wb") as f:
+                    f.write(wav)
+                self.run_cli("-f", "-b", "1.5", "--model", TINY24, name, "file.ecdc", check=True)
+                whole = self.run_cli("-b", "1.5", "--model", TINY24, "-", "-", stdin=wav,
+                                     check=True)
+                with open(self.path("file.ecdc"), "rb") as f:
+                    self.assertEqual(f.read(), whole.stdout, f"{name} {label}")
+
+    def test_memory_does_not_grow_with_length(self):
+        """Peak memory of compressing a WAV file and of decompressing its .ecdc to WAV does
+        not grow with the length (whole files in memory would take ~30 MB more for 180 s)."""
+        rss = {}
+        for seconds in (20, 200):
+            self.write_wav16(f"in{seconds}.wav", tone_s16(RATE * 10) * (seconds // 10))
+            rss[seconds] = (
+                self.peak_rss_kb("-f", "-b", "1.5", "--model", TINY24, f"in{seconds}.wav",
+                                 f"c{seconds}.ecdc"),
+                self.peak_rss_kb("-f", "--model", TINY24, f"c{seconds}.ecdc",
+                                 f"d{seconds}.wav"))
+        with wave.open(self.path("d200.wav"), "rb") as w:
+            self.assertEqual(w.getnframes(), RATE * 200)
+        for i, job in enumerate(("compress", "decompress")):
+            growth = rss[200][i] - rss[20][i]
+            self.assertLess(growth, 8 * 1024, f"{job}: {rss[20][i]} KB for 20 s, "
+                            f"{rss[200][i]} KB for 200 s")
 
     # (c) raw output ----------------------------------------------------------------------
 

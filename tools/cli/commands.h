@@ -18,6 +18,11 @@ int run_decompress(const cli_options *o, const byte_buf *in);
  * run_decompress_stream with from_stdin = 0 decodes head alone (a whole file in memory). */
 int run_decompress_stream(const cli_options *o, byte_buf *head, int from_stdin);
 int run_compress_stream(const cli_options *o, byte_buf *head);
+/* The input file read progressively when its format states its length exactly: returns the
+ * exit status, or STREAM_FALLBACK (-2) before anything is written or reported when the file
+ * needs the whole-file path (other formats, unreadable, length not as announced). */
+enum { STREAM_FALLBACK = -2 };
+int run_compress_file_stream(const cli_options *o);
 
 /* Helpers shared by the commands. */
 /* The model for compression (--model, or encodec_24khz / _48khz with --hq) with the bandwidth

@@ -2,6 +2,7 @@
 #include "input.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,41 +73,65 @@ int input_fill(int fd, byte_buf *out, size_t want)
     return 0;
 }
 
+/* Open an input file (not stdin) for reading; prints the problem and returns NULL. */
+static FILE *open_input(const char *path, const char *name)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            diag_error(name, "input file does not exist");
+        else
+            diag_error(name, "cannot access input: %s", strerror(errno));
+        return NULL;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        diag_error(name, "input is a directory");
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        diag_error(name, "cannot open input: %s", strerror(errno));
+    return f;
+}
+
+/* Append what f gives, up to limit bytes. Returns 0 or an errno value. */
+static int read_into(FILE *f, byte_buf *out, size_t limit)
+{
+    unsigned char chunk[65536];
+    size_t n;
+    while (limit > 0 && (n = fread(chunk, 1, limit < sizeof chunk ? limit : sizeof chunk, f)) > 0) {
+        if (byte_buf_append(out, chunk, n) != 0)
+            return ENOMEM;
+        limit -= n;
+    }
+    return ferror(f) ? (errno ? errno : EIO) : 0;
+}
+
+int input_read_head(const char *path, byte_buf *out, size_t n)
+{
+    memset(out, 0, sizeof *out);
+    const char *name = diag_name(path, 0);
+    FILE *f = open_input(path, name);
+    if (!f)
+        return -1;
+    const int err = read_into(f, out, n);
+    fclose(f);
+    if (err) {
+        diag_error(name, "cannot read input: %s", strerror(err));
+        byte_buf_free(out);
+        return -1;
+    }
+    return 0;
+}
+
 int input_read_append(const char *path, byte_buf *out)
 {
     const int is_stdin = strcmp(path, "-") == 0;
     const char *name = diag_name(path, 0);
-    FILE *f = stdin;
-    if (!is_stdin) {
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            if (errno == ENOENT)
-                diag_error(name, "input file does not exist");
-            else
-                diag_error(name, "cannot access input: %s", strerror(errno));
-            return -1;
-        }
-        if (S_ISDIR(st.st_mode)) {
-            diag_error(name, "input is a directory");
-            return -1;
-        }
-        f = fopen(path, "rb");
-        if (!f) {
-            diag_error(name, "cannot open input: %s", strerror(errno));
-            return -1;
-        }
-    }
-    unsigned char chunk[65536];
-    size_t n;
-    int err = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (byte_buf_append(out, chunk, n) != 0) {
-            err = ENOMEM;
-            break;
-        }
-    }
-    if (!err && ferror(f))
-        err = errno ? errno : EIO;
+    FILE *f = is_stdin ? stdin : open_input(path, name);
+    if (!f)
+        return -1;
+    const int err = read_into(f, out, SIZE_MAX);
     if (!is_stdin)
         fclose(f);
     if (err) {

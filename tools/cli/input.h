@@ -1,5 +1,5 @@
-/* Whole input files in memory: the codec works on complete signals, and reading once lets a
- * pipe on stdin be inspected (for the .ecdc magic) and then decoded like a file. */
+/* Reading inputs: whole (formats that need it), or the first bytes for a look at the magic
+ * before a file is streamed; a pipe on stdin is inspected the same way. */
 #ifndef ENCODEC_CLI_INPUT_H
 #define ENCODEC_CLI_INPUT_H
 
@@ -17,6 +17,10 @@ void byte_buf_free(byte_buf *b);
 
 /* Read all of path ("-" = stdin). Prints "encodec: FILE: problem" and returns -1 on error. */
 int input_read(const char *path, byte_buf *out);
+
+/* The first n bytes (fewer if the file is shorter) of the file at path, not stdin; errors as
+ * input_read. */
+int input_read_head(const char *path, byte_buf *out, size_t n);
 
 /* As input_read, appending to out (which may already hold bytes read from the start). */
 int input_read_append(const char *path, byte_buf *out);

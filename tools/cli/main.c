@@ -363,12 +363,14 @@ int main(int argc, char **argv)
     if (p.raw_opts && !o->raw)
         return usage_error("--format, --rate and --channels describe raw PCM: add --raw%s", "");
 
-    /* A pipe is inspected by its first bytes (the .ecdc magic) and then streamed when it can
-     * be; files, and audio formats that need their header, are read whole. */
+    /* An input is inspected by its first bytes (the .ecdc magic) and then streamed when it
+     * can be: raw PCM on a pipe, .ecdc streams, audio files of exactly known length (not with
+     * --lm, whose coder needs all the codes); the rest is read whole. */
     const int from_stdin = strcmp(o->input, "-") == 0;
     byte_buf in;
     memset(&in, 0, sizeof in);
-    if (from_stdin ? input_fill(STDIN_FILENO, &in, 4) != 0 : input_read(o->input, &in) != 0) {
+    if (from_stdin ? input_fill(STDIN_FILENO, &in, 4) != 0
+                   : input_read_head(o->input, &in, 4) != 0) {
         if (from_stdin)
             diag_error(diag_name("-", 0), "cannot read input: %s", strerror(errno));
         byte_buf_free(&in);
@@ -389,10 +391,14 @@ int main(int argc, char **argv)
             rc = 1;
         else
             rc = run_compress(o, &in, out_is_wav);
-    } else if (rc == 0 && decompress && ecdc_is_live(in.data, in.size)) {
-        rc = run_decompress_stream(o, &in, 0); /* encodec_decompress() takes no live files */
-    } else if (rc == 0) {
-        rc = decompress ? run_decompress(o, &in) : run_compress(o, &in, out_is_wav);
+    } else if (rc == 0 && !decompress && !o->raw && !o->lm && !out_is_wav &&
+               (rc = run_compress_file_stream(o)) != STREAM_FALLBACK) {
+        /* done: streamed from the file */
+    } else if (rc == 0 || rc == STREAM_FALLBACK) {
+        byte_buf_free(&in); /* the whole file now */
+        rc = input_read(o->input, &in) != 0 ? 1
+             : decompress ? run_decompress_stream(o, &in, 0) /* output written as decoded */
+                          : run_compress(o, &in, out_is_wav);
     }
     byte_buf_free(&in);
     free(owned);
