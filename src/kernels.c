@@ -334,6 +334,20 @@ void ecl_k_add(const float *a, const float *b, float *out, size_t stride, int ro
     }
 }
 
+void ecl_k_move_rows(float *dst, size_t dst_stride, const float *src, size_t src_stride,
+                     int rows, size_t n, const ecl_exec *ex)
+{
+    if (n == 0)
+        return;
+    (void)ex; /* threads only */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(ex->n_threads) \
+    if (ex->n_threads > 1 && (double)rows * (double)n >= 32768)
+#endif
+    for (int r = 0; r < rows; r++)
+        memmove(dst + (size_t)r * dst_stride, src + (size_t)r * src_stride, n * sizeof(float));
+}
+
 void ecl_k_group_norm1(float *x, int channels, int len, int stride, const float *gamma,
                        const float *beta, float eps)
 {

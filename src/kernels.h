@@ -105,6 +105,11 @@ void ecl_k_elu(const float *src, size_t src_stride, float *dst, size_t dst_strid
 void ecl_k_add(const float *a, const float *b, float *out, size_t stride, int rows, size_t n,
                const ecl_exec *ex);
 
+/* Row r of dst = row r of src (n floats; a row may overlap its own source, as memmove), for
+ * `rows` rows with the given row strides. OpenMP over rows. */
+void ecl_k_move_rows(float *dst, size_t dst_stride, const float *src, size_t src_stride,
+                     int rows, size_t n, const ecl_exec *ex);
+
 /* GroupNorm with one group over x [channels][stride] (len columns used):
  * (x - mean) / sqrt(var + eps) * gamma[c] + beta[c], statistics accumulated in double. */
 void ecl_k_group_norm1(float *x, int channels, int len, int stride, const float *gamma,

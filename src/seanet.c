@@ -185,10 +185,8 @@ static chunk sconv_emit(ecl_seanet_stream *s, sconv *sc, long padded_len)
         keep_from = padded_len - sc->retain;
     if (keep_from > sc->base) {
         const long shift = keep_from - sc->base, keep = padded_len - keep_from;
-        for (int ch = 0; ch < cv->c_in; ch++) {
-            float *row = sc->buf + (size_t)ch * sc->cap;
-            memmove(row, row + shift, (size_t)keep * sizeof(float));
-        }
+        ecl_k_move_rows(sc->buf, (size_t)sc->cap, sc->buf + shift, (size_t)sc->cap, cv->c_in,
+                        (size_t)keep, &s->ex);
         sc->base = keep_from;
     }
     return out;
@@ -211,9 +209,8 @@ static void sconv_fill_left(sconv *sc)
 
 static chunk sconv_push(ecl_seanet_stream *s, sconv *sc, chunk in)
 {
-    for (int ch = 0; ch < in.c; ch++)
-        memcpy(sconv_col(sc, ch, sc->left + sc->n_raw), in.d + (size_t)ch * in.stride,
-               (size_t)in.n * sizeof(float));
+    ecl_k_move_rows(sconv_col(sc, 0, sc->left + sc->n_raw), (size_t)sc->cap, in.d,
+                    (size_t)in.stride, in.c, (size_t)in.n, &s->ex);
     sc->n_raw += in.n;
     chunk none = {sc->out, sc->cv->c_out, 0, 0};
     if (sc->hold)
@@ -305,9 +302,8 @@ static chunk sconvtr_view(sconvtr *tc, long first, long count, long final_len)
 
 static chunk sconvtr_push(ecl_seanet_stream *s, sconvtr *tc, chunk in)
 {
-    for (int ch = 0; ch < in.c; ch++)
-        memcpy(tc->hist + (size_t)ch * tc->cap + (tc->taps - 1) + (tc->n_in - tc->done),
-               in.d + (size_t)ch * in.stride, (size_t)in.n * sizeof(float));
+    ecl_k_move_rows(tc->hist + (tc->taps - 1) + (tc->n_in - tc->done), (size_t)tc->cap, in.d,
+                    (size_t)in.stride, in.c, (size_t)in.n, &s->ex);
     tc->n_in += in.n;
     if (tc->hold || in.n == 0) {
         chunk none = {tc->full, tc->cv->c_out, 0, tc->full_cap};
@@ -371,11 +367,9 @@ static void sres_reset(sres *r)
     r->n_branch = r->n_skip = 0;
 }
 
-static void queue_append(float *q, int q_cap, int *q_len, chunk in)
+static void queue_append(const ecl_exec *ex, float *q, int q_cap, int *q_len, chunk in)
 {
-    for (int ch = 0; ch < in.c; ch++)
-        memcpy(q + (size_t)ch * q_cap + *q_len, in.d + (size_t)ch * in.stride,
-               (size_t)in.n * sizeof(float));
+    ecl_k_move_rows(q + *q_len, (size_t)q_cap, in.d, (size_t)in.stride, in.c, (size_t)in.n, ex);
     *q_len += in.n;
 }
 
@@ -384,7 +378,7 @@ static void sres_branch_tail(ecl_seanet_stream *s, sres *r, chunk h)
     ecl_k_elu(h.d, (size_t)h.stride, h.d, (size_t)h.stride, h.c, (size_t)h.n,
               s->m->cfg.elu_alpha, &s->ex);
     if (h.n > 0)
-        queue_append(r->q_branch, r->q_cap, &r->n_branch, sconv_push(s, &r->conv2, h));
+        queue_append(&s->ex, r->q_branch, r->q_cap, &r->n_branch, sconv_push(s, &r->conv2, h));
 }
 
 /* Output every position both sides have: shortcut + branch. */
@@ -392,11 +386,9 @@ static chunk sres_pair(ecl_seanet_stream *s, sres *r, int c)
 {
     const int n = r->n_branch < r->n_skip ? r->n_branch : r->n_skip;
     ecl_k_add(r->q_skip, r->q_branch, r->out, (size_t)r->q_cap, c, (size_t)n, &s->ex);
-    for (int ch = 0; ch < c; ch++) {
-        float *qb = r->q_branch + (size_t)ch * r->q_cap, *qs = r->q_skip + (size_t)ch * r->q_cap;
-        memmove(qb, qb + n, (size_t)(r->n_branch - n) * sizeof(float));
-        memmove(qs, qs + n, (size_t)(r->n_skip - n) * sizeof(float));
-    }
+    const size_t cap = (size_t)r->q_cap;
+    ecl_k_move_rows(r->q_branch, cap, r->q_branch + n, cap, c, (size_t)(r->n_branch - n), &s->ex);
+    ecl_k_move_rows(r->q_skip, cap, r->q_skip + n, cap, c, (size_t)(r->n_skip - n), &s->ex);
     r->n_branch -= n;
     r->n_skip -= n;
     chunk out = {r->out, c, n, r->q_cap};
@@ -409,7 +401,7 @@ static chunk sres_push(ecl_seanet_stream *s, sres *r, chunk in)
               s->m->cfg.elu_alpha, &s->ex);
     chunk act = {r->act, in.c, in.n, r->act_cap};
     sres_branch_tail(s, r, sconv_push(s, &r->conv1, act));
-    queue_append(r->q_skip, r->q_cap, &r->n_skip,
+    queue_append(&s->ex, r->q_skip, r->q_cap, &r->n_skip,
                  r->true_skip ? in : sconv_push(s, &r->shortcut, in));
     return sres_pair(s, r, in.c);
 }
@@ -417,9 +409,9 @@ static chunk sres_push(ecl_seanet_stream *s, sres *r, chunk in)
 static chunk sres_flush(ecl_seanet_stream *s, sres *r)
 {
     sres_branch_tail(s, r, sconv_flush(s, &r->conv1));
-    queue_append(r->q_branch, r->q_cap, &r->n_branch, sconv_flush(s, &r->conv2));
+    queue_append(&s->ex, r->q_branch, r->q_cap, &r->n_branch, sconv_flush(s, &r->conv2));
     if (!r->true_skip)
-        queue_append(r->q_skip, r->q_cap, &r->n_skip, sconv_flush(s, &r->shortcut));
+        queue_append(&s->ex, r->q_skip, r->q_cap, &r->n_skip, sconv_flush(s, &r->shortcut));
     return sres_pair(s, r, r->conv1.cv->c_in);
 }
 

@@ -249,6 +249,38 @@ static void test_simd_elu_matches_portable(void **state)
     check_isa_elu(ENCODEC_KERNELS_PORTABLE);
 }
 
+/* Rows moved within themselves (overlapping, as the stream buffers drop consumed columns) and
+ * between buffers, with 1 and 3 threads: each row as memmove gives it. */
+static void test_move_rows(void **state)
+{
+    (void)state;
+    enum { ROWS = 37, STRIDE = 3001, N = 2000, SHIFT = 777 };
+    float *src = malloc(sizeof(float) * ROWS * STRIDE), *want = malloc(sizeof(float) * ROWS * STRIDE);
+    float *got = malloc(sizeof(float) * ROWS * STRIDE), *dst = malloc(sizeof(float) * ROWS * N);
+    assert_non_null(src);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_non_null(dst);
+    for (int i = 0; i < ROWS * STRIDE; i++)
+        src[i] = frand();
+    memcpy(want, src, sizeof(float) * ROWS * STRIDE);
+    for (int r = 0; r < ROWS; r++)
+        memmove(want + (size_t)r * STRIDE, want + (size_t)r * STRIDE + SHIFT, sizeof(float) * N);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        const ecl_exec ex = {ENCODEC_KERNELS_PORTABLE, threads};
+        memcpy(got, src, sizeof(float) * ROWS * STRIDE);
+        ecl_k_move_rows(got, STRIDE, got + SHIFT, STRIDE, ROWS, N, &ex);
+        assert_memory_equal(got, want, sizeof(float) * ROWS * STRIDE);
+        ecl_k_move_rows(dst, N, src + 5, STRIDE, ROWS, N, &ex);
+        for (int r = 0; r < ROWS; r++)
+            assert_memory_equal(dst + (size_t)r * N, src + (size_t)r * STRIDE + 5, sizeof(float) * N);
+    }
+    free(src);
+    free(want);
+    free(got);
+    free(dst);
+}
+
 static void test_half_rounding(void **state)
 {
     (void)state;
@@ -337,6 +369,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simd_gemm_matches_portable),
         cmocka_unit_test(test_simd_elu_matches_portable),
+        cmocka_unit_test(test_move_rows),
         cmocka_unit_test(test_half_rounding),
         cmocka_unit_test(test_path_selection),
     };
