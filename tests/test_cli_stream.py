@@ -265,6 +265,15 @@ class StreamTest(unittest.TestCase):
                                      check=True)
                 with open(self.path("file.ecdc"), "rb") as f:
                     self.assertEqual(f.read(), whole.stdout, f"{name} {label}")
+        # a named pipe (as `encodec <(...)` gives) cannot be opened twice: read once, whole
+        fifo = self.path("fifo.wav")
+        os.mkfifo(fifo)
+        feeder = threading.Thread(target=lambda: open(fifo, "wb").write(wav))
+        feeder.start()
+        self.run_cli("-f", "-b", "1.5", "--model", TINY24, "fifo.wav", "fifo.ecdc", check=True)
+        feeder.join()
+        with open(self.path("fifo.ecdc"), "rb") as f:
+            self.assertEqual(f.read(), whole.stdout)
 
     def test_memory_does_not_grow_with_length(self):
         """Peak memory of compressing a WAV file and of decompressing its .ecdc to WAV does

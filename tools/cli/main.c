@@ -367,10 +367,13 @@ int main(int argc, char **argv)
      * can be: raw PCM on a pipe, .ecdc streams, audio files of exactly known length (not with
      * --lm, whose coder needs all the codes); the rest is read whole. */
     const int from_stdin = strcmp(o->input, "-") == 0;
+    struct stat in_st; /* only regular files can be opened a second time from the start */
+    const int regular = !from_stdin && stat(o->input, &in_st) == 0 && S_ISREG(in_st.st_mode);
     byte_buf in;
     memset(&in, 0, sizeof in);
     if (from_stdin ? input_fill(STDIN_FILENO, &in, 4) != 0
-                   : input_read_head(o->input, &in, 4) != 0) {
+                   : regular ? input_read_head(o->input, &in, 4) != 0
+                             : input_read(o->input, &in) != 0) {
         if (from_stdin)
             diag_error(diag_name("-", 0), "cannot read input: %s", strerror(errno));
         byte_buf_free(&in);
@@ -391,12 +394,13 @@ int main(int argc, char **argv)
             rc = 1;
         else
             rc = run_compress(o, &in, out_is_wav);
-    } else if (rc == 0 && !decompress && !o->raw && !o->lm && !out_is_wav &&
+    } else if (rc == 0 && regular && !decompress && !o->raw && !o->lm && !out_is_wav &&
                (rc = run_compress_file_stream(o)) != STREAM_FALLBACK) {
         /* done: streamed from the file */
     } else if (rc == 0 || rc == STREAM_FALLBACK) {
-        byte_buf_free(&in); /* the whole file now */
-        rc = input_read(o->input, &in) != 0 ? 1
+        if (regular) /* the whole file now */
+            byte_buf_free(&in);
+        rc = regular && input_read(o->input, &in) != 0 ? 1
              : decompress ? run_decompress_stream(o, &in, 0) /* output written as decoded */
                           : run_compress(o, &in, out_is_wav);
     }
