@@ -268,7 +268,11 @@ class StreamTest(unittest.TestCase):
         # a named pipe (as `encodec <(...)` gives) cannot be opened twice: read once, whole
         fifo = self.path("fifo.wav")
         os.mkfifo(fifo)
-        feeder = threading.Thread(target=lambda: open(fifo, "wb").write(wav))
+
+        def feed():
+            with open(fifo, "wb") as f:
+                f.write(wav)
+        feeder = threading.Thread(target=feed)
         feeder.start()
         self.run_cli("-f", "-b", "1.5", "--model", TINY24, "fifo.wav", "fifo.ecdc", check=True)
         feeder.join()
