@@ -6,7 +6,10 @@
  * Transposed convolutions keep their last input frames, the LSTM its (h, c). Layers with a
  * time group norm (48 kHz models) need whole-segment statistics, so they hold their input
  * until flush. Whole-signal processing is push-everything-then-flush through the same code,
- * so streaming output equals it bit for bit. All memory is allocated at create. */
+ * so streaming output equals it bit for bit. All memory is allocated at create. A layer's
+ * output is taken over (copied or transformed) by the next stage before any other layer runs,
+ * so all layers write their outputs into one shared buffer (and residual blocks their ELU
+ * input into a second one): only the state a layer keeps between calls is its own. */
 #include "seanet.h"
 
 #include <stdlib.h>
@@ -30,8 +33,7 @@ typedef struct {
     int left, right_fixed, k_eff, retain, hold;
     int cap;
     float *buf;   /* [c_in][cap] */
-    float *out;   /* [c_out][out_cap] */
-    int out_cap;
+    int out_cap;  /* output columns per call */
     long base, n_raw, n_out;
     int started;
 } sconv;
@@ -42,8 +44,7 @@ typedef struct {
     int taps, left_trim, right_trim, hold;
     int cap;      /* columns of hist */
     float *hist;  /* [c_in][cap] */
-    float *full;  /* [c_out][full_cap]: untrimmed output positions of this call */
-    int full_cap;
+    int full_cap; /* untrimmed output positions per call (the output's row stride) */
     long n_in, done, pos_emitted; /* frames received, frames computed, positions emitted */
 } sconvtr;
 
@@ -52,9 +53,8 @@ typedef struct {
 typedef struct {
     sconv conv1, conv2, shortcut;
     int true_skip;
-    float *act;       /* [c][act_cap]: ELU of the input */
-    int act_cap;
-    float *q_branch, *q_skip, *out; /* [c][q_cap] */
+    int act_cap;      /* row stride of the ELU of the input (in the shared act buffer) */
+    float *q_branch, *q_skip; /* [c][q_cap]; the output has row stride q_cap too */
     int q_cap, n_branch, n_skip;
 } sres;
 
@@ -86,6 +86,8 @@ struct ecl_seanet_stream {
     float *scratch;
     const float **ptrs;
     size_t scratch_floats, n_ptrs;
+    float *out_buf, *act_buf; /* shared: every layer's output; residual blocks' ELU input */
+    size_t out_floats, act_floats;
     void **allocs;
     int n_allocs, cap_allocs, failed;
     ecl_trace_fn trace;
@@ -116,6 +118,12 @@ static float *stream_alloc(ecl_seanet_stream *s, size_t n_floats)
     return buf;
 }
 
+static void need_shared(size_t *have, size_t floats)
+{
+    if (floats > *have)
+        *have = floats;
+}
+
 static void need_scratch(ecl_seanet_stream *s, size_t floats, size_t ptrs)
 {
     if (floats > s->scratch_floats)
@@ -142,7 +150,7 @@ static int sconv_init(ecl_seanet_stream *s, sconv *sc, const ecl_conv *cv, int i
     sc->cap = sc->left + sc->retain + in_max + right_max + 1;
     sc->out_cap = (sc->cap - sc->k_eff) / st + 1;
     sc->buf = stream_alloc(s, (size_t)cv->c_in * sc->cap);
-    sc->out = stream_alloc(s, (size_t)cv->c_out * sc->out_cap);
+    need_shared(&s->out_floats, (size_t)cv->c_out * sc->out_cap);
     need_scratch(s, ecl_k_conv1d_scratch_floats(cv->c_in, sc->cap, st),
                  ecl_k_conv1d_scratch_ptrs(cv->c_in, cv->kernel));
     return sc->out_cap;
@@ -165,7 +173,7 @@ static chunk sconv_emit(ecl_seanet_stream *s, sconv *sc, long padded_len)
 {
     const ecl_conv *cv = sc->cv;
     const int st = cv->stride;
-    chunk out = {sc->out, cv->c_out, 0, 0};
+    chunk out = {s->out_buf, cv->c_out, 0, 0};
     const long n_avail = padded_len >= sc->k_eff ? (padded_len - sc->k_eff) / st + 1 : 0;
     const int n_new = (int)(n_avail - sc->n_out);
     if (n_new <= 0)
@@ -173,9 +181,9 @@ static chunk sconv_emit(ecl_seanet_stream *s, sconv *sc, long padded_len)
     const float *x = sconv_col(sc, 0, sc->n_out * st);
     const int x_len = (n_new - 1) * st + sc->k_eff;
     ecl_k_conv1d(x, cv->c_in, x_len, sc->cap, cv->weight, cv->bias, cv->c_out, cv->kernel, st,
-                 cv->dilation, sc->out, n_new, s->scratch, s->ptrs, &s->ex);
+                 cv->dilation, s->out_buf, n_new, s->scratch, s->ptrs, &s->ex);
     if (cv->norm_weight)
-        ecl_k_group_norm1(sc->out, cv->c_out, n_new, n_new, cv->norm_weight, cv->norm_bias, 1e-5f);
+        ecl_k_group_norm1(s->out_buf, cv->c_out, n_new, n_new, cv->norm_weight, cv->norm_bias, 1e-5f);
     sc->n_out = n_avail;
     out.n = n_new;
     out.stride = n_new;
@@ -212,7 +220,7 @@ static chunk sconv_push(ecl_seanet_stream *s, sconv *sc, chunk in)
     ecl_k_move_rows(sconv_col(sc, 0, sc->left + sc->n_raw), (size_t)sc->cap, in.d,
                     (size_t)in.stride, in.c, (size_t)in.n, &s->ex);
     sc->n_raw += in.n;
-    chunk none = {sc->out, sc->cv->c_out, 0, 0};
+    chunk none = {s->out_buf, sc->cv->c_out, 0, 0};
     if (sc->hold)
         return none;
     if (!sc->started) {
@@ -227,7 +235,7 @@ static chunk sconv_push(ecl_seanet_stream *s, sconv *sc, chunk in)
 static chunk sconv_flush(ecl_seanet_stream *s, sconv *sc)
 {
     const long len = sc->n_raw, st = sc->cv->stride;
-    chunk none = {sc->out, sc->cv->c_out, 0, 0};
+    chunk none = {s->out_buf, sc->cv->c_out, 0, 0};
     if (len == 0)
         return none;
     const long extra = (len + st - 1) / st * st - len;
@@ -259,7 +267,7 @@ static int sconvtr_init(ecl_seanet_stream *s, sconvtr *tc, const ecl_conv *cv, i
     tc->cap = 2 * (tc->taps - 1) + in_max;
     tc->full_cap = (in_max + tc->taps) * cv->stride;
     tc->hist = stream_alloc(s, (size_t)cv->c_in * tc->cap);
-    tc->full = stream_alloc(s, (size_t)cv->c_out * tc->full_cap);
+    need_shared(&s->out_floats, (size_t)cv->c_out * tc->full_cap);
     need_scratch(s, (size_t)cv->c_out * (in_max + tc->taps), (size_t)cv->c_in * tc->taps);
     return tc->full_cap;
 }
@@ -276,7 +284,7 @@ static int sconvtr_compute(ecl_seanet_stream *s, sconvtr *tc, int n)
 {
     const ecl_conv *cv = tc->cv;
     ecl_k_convtr1d(tc->hist, cv->c_in, tc->cap, n, cv->weight, cv->bias, cv->c_out, cv->kernel,
-                   cv->stride, tc->full, tc->full_cap, s->scratch, s->ptrs, &s->ex);
+                   cv->stride, s->out_buf, tc->full_cap, s->scratch, s->ptrs, &s->ex);
     tc->done += n;
     /* Keep the last taps-1 frames as history for the next call. */
     for (int i = 0; i < cv->c_in; i++) {
@@ -287,14 +295,15 @@ static int sconvtr_compute(ecl_seanet_stream *s, sconvtr *tc, int n)
 }
 
 /* Emit full-output positions [first, first + count) of this call's buffer, minus the trims. */
-static chunk sconvtr_view(sconvtr *tc, long first, long count, long final_len)
+static chunk sconvtr_view(ecl_seanet_stream *s, sconvtr *tc, long first, long count,
+                          long final_len)
 {
     long lo = first, hi = first + count;
     if (lo < tc->left_trim)
         lo = tc->left_trim;
     if (final_len >= 0 && hi > final_len - tc->right_trim)
         hi = final_len - tc->right_trim;
-    chunk out = {tc->full + (lo - first), tc->cv->c_out, 0, tc->full_cap};
+    chunk out = {s->out_buf + (lo - first), tc->cv->c_out, 0, tc->full_cap};
     out.n = hi > lo ? (int)(hi - lo) : 0;
     tc->pos_emitted = first + count;
     return out;
@@ -306,18 +315,18 @@ static chunk sconvtr_push(ecl_seanet_stream *s, sconvtr *tc, chunk in)
                     (size_t)in.stride, in.c, (size_t)in.n, &s->ex);
     tc->n_in += in.n;
     if (tc->hold || in.n == 0) {
-        chunk none = {tc->full, tc->cv->c_out, 0, tc->full_cap};
+        chunk none = {s->out_buf, tc->cv->c_out, 0, tc->full_cap};
         return none;
     }
     const long first = tc->pos_emitted;
     const int count = sconvtr_compute(s, tc, (int)(tc->n_in - tc->done));
-    return sconvtr_view(tc, first, count, -1);
+    return sconvtr_view(s, tc, first, count, -1);
 }
 
 static chunk sconvtr_flush(ecl_seanet_stream *s, sconvtr *tc)
 {
     const ecl_conv *cv = tc->cv;
-    chunk none = {tc->full, cv->c_out, 0, tc->full_cap};
+    chunk none = {s->out_buf, cv->c_out, 0, tc->full_cap};
     if (tc->n_in == 0)
         return none;
     /* Pending frames plus taps-1 zero frames give the tail of the full output. */
@@ -330,9 +339,9 @@ static chunk sconvtr_flush(ecl_seanet_stream *s, sconvtr *tc)
     sconvtr_compute(s, tc, (int)(pending + tc->taps - 1));
     const long count = full_len - first;
     if (cv->norm_weight) /* statistics over the untrimmed output, as the reference */
-        ecl_k_group_norm1(tc->full, cv->c_out, (int)count, tc->full_cap,
+        ecl_k_group_norm1(s->out_buf, cv->c_out, (int)count, tc->full_cap,
                                   cv->norm_weight, cv->norm_bias, 1e-5f);
-    return sconvtr_view(tc, first, count, full_len);
+    return sconvtr_view(s, tc, first, count, full_len);
 }
 
 /* ---- residual block ---------------------------------------------------------------------------- */
@@ -351,10 +360,10 @@ static int sres_init(ecl_seanet_stream *s, sres *r, const ecl_resblock *rb, int 
      * samples the branch's convolutions keep back (their buffers beyond the push size). */
     const int lag = (r->conv1.cap - in_max) + (r->conv2.cap - out1);
     r->q_cap = (out2 > out_skip ? out2 : out_skip) + lag;
-    r->act = stream_alloc(s, (size_t)c * r->act_cap);
+    need_shared(&s->act_floats, (size_t)c * r->act_cap);
+    need_shared(&s->out_floats, (size_t)c * r->q_cap);
     r->q_branch = stream_alloc(s, (size_t)c * r->q_cap);
     r->q_skip = stream_alloc(s, (size_t)c * r->q_cap);
-    r->out = stream_alloc(s, (size_t)c * r->q_cap);
     return r->q_cap;
 }
 
@@ -385,24 +394,25 @@ static void sres_branch_tail(ecl_seanet_stream *s, sres *r, chunk h)
 static chunk sres_pair(ecl_seanet_stream *s, sres *r, int c)
 {
     const int n = r->n_branch < r->n_skip ? r->n_branch : r->n_skip;
-    ecl_k_add(r->q_skip, r->q_branch, r->out, (size_t)r->q_cap, c, (size_t)n, &s->ex);
+    ecl_k_add(r->q_skip, r->q_branch, s->out_buf, (size_t)r->q_cap, c, (size_t)n, &s->ex);
     const size_t cap = (size_t)r->q_cap;
     ecl_k_move_rows(r->q_branch, cap, r->q_branch + n, cap, c, (size_t)(r->n_branch - n), &s->ex);
     ecl_k_move_rows(r->q_skip, cap, r->q_skip + n, cap, c, (size_t)(r->n_skip - n), &s->ex);
     r->n_branch -= n;
     r->n_skip -= n;
-    chunk out = {r->out, c, n, r->q_cap};
+    chunk out = {s->out_buf, c, n, r->q_cap};
     return out;
 }
 
 static chunk sres_push(ecl_seanet_stream *s, sres *r, chunk in)
 {
-    ecl_k_elu(in.d, (size_t)in.stride, r->act, (size_t)r->act_cap, in.c, (size_t)in.n,
+    ecl_k_elu(in.d, (size_t)in.stride, s->act_buf, (size_t)r->act_cap, in.c, (size_t)in.n,
               s->m->cfg.elu_alpha, &s->ex);
-    chunk act = {r->act, in.c, in.n, r->act_cap};
-    sres_branch_tail(s, r, sconv_push(s, &r->conv1, act));
+    /* The input (in the shared output buffer) is queued before the branch writes there. */
     queue_append(&s->ex, r->q_skip, r->q_cap, &r->n_skip,
                  r->true_skip ? in : sconv_push(s, &r->shortcut, in));
+    chunk act = {s->act_buf, in.c, in.n, r->act_cap};
+    sres_branch_tail(s, r, sconv_push(s, &r->conv1, act));
     return sres_pair(s, r, in.c);
 }
 
@@ -539,6 +549,8 @@ int ecl_seanet_stream_create(const encodec_model *m, int decoder, int in_max,
     }
     const int cap = build(s);
     s->scratch = stream_alloc(s, s->scratch_floats);
+    s->out_buf = stream_alloc(s, s->out_floats);
+    s->act_buf = stream_alloc(s, s->act_floats);
     s->ptrs = (const float **)calloc(s->n_ptrs ? s->n_ptrs : 1, sizeof(*s->ptrs));
     if (s->failed || !s->ptrs) {
         ecl_seanet_stream_free(s);
@@ -677,7 +689,8 @@ long ecl_seanet_stream_outputs_for(const ecl_seanet_stream *s, long n)
 size_t ecl_seanet_stream_state_bytes(const ecl_seanet_stream *s)
 {
     size_t bytes = sizeof *s + (size_t)s->n_layers * sizeof(layer);
-    bytes += (s->scratch_floats) * sizeof(float) + s->n_ptrs * sizeof(float *);
+    bytes += (s->scratch_floats + s->out_floats + s->act_floats) * sizeof(float) +
+             s->n_ptrs * sizeof(float *);
     for (int i = 0; i < s->n_layers; i++) {
         const layer *l = &s->layers[i];
         const sconv *convs[3] = {NULL, NULL, NULL};
@@ -688,15 +701,13 @@ size_t ecl_seanet_stream_state_bytes(const ecl_seanet_stream *s)
             convs[0] = &r->conv1;
             convs[1] = &r->conv2;
             convs[2] = r->true_skip ? NULL : &r->shortcut;
-            bytes += sizeof(float) * (size_t)r->conv1.cv->c_in * (r->act_cap + 3 * (size_t)r->q_cap);
+            bytes += sizeof(float) * (size_t)r->conv1.cv->c_in * 2 * (size_t)r->q_cap;
         }
         for (int k = 0; k < 3; k++)
             if (convs[k])
-                bytes += sizeof(float) * ((size_t)convs[k]->cv->c_in * convs[k]->cap +
-                                          (size_t)convs[k]->cv->c_out * convs[k]->out_cap);
+                bytes += sizeof(float) * (size_t)convs[k]->cv->c_in * convs[k]->cap;
         if (l->kind == LAYER_CONVTR)
-            bytes += sizeof(float) * ((size_t)l->u.convtr.cv->c_in * l->u.convtr.cap +
-                                      (size_t)l->u.convtr.cv->c_out * l->u.convtr.full_cap);
+            bytes += sizeof(float) * (size_t)l->u.convtr.cv->c_in * l->u.convtr.cap;
         if (l->kind == LAYER_LSTM) {
             const size_t d = (size_t)l->u.lstm.ls->dim;
             bytes += sizeof(float) * (2 * d * l->u.lstm.ls->n_layers + 6 * d * l->u.lstm.cap + 8 * d);
