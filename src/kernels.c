@@ -129,24 +129,32 @@ encodec_kernels ecl_isa_default(void)
     return ENCODEC_KERNELS_PORTABLE;
 }
 
+/* Tile number `tile` of C; row tiles innermost, so that consecutive tiles share a B panel. */
+static inline void portable_tile(long tile, int m_tiles, int M, int N, int K, ecl_amat at,
+                                 int ldat, const float *const *B, const float *bias, float *C,
+                                 int ldc)
+{
+    const int m0 = (int)(tile % m_tiles) * MB, n0 = (int)(tile / m_tiles) * NB;
+    const int mb = M - m0 < MB ? M - m0 : MB, nb = N - n0 < NB ? N - n0 : NB;
+    if (mb == MB)
+        tile_full(nb, K, at, ldat, B, n0, bias, m0, C, ldc);
+    else
+        tile_edge(mb, nb, K, at, ldat, B, n0, bias, m0, C, ldc);
+}
+
 static void gemm_rows_portable(int M, int N, int K, ecl_amat at, int ldat,
                                const float *const *B, const float *bias, float *C, int ldc,
                                int n_threads)
 {
     const int m_tiles = (M + MB - 1) / MB, n_tiles = (N + NB - 1) / NB;
     const long tiles = (long)m_tiles * n_tiles;
-    const double work = (double)M * N * K;
-    (void)n_threads;
-    (void)work;
-    /* Row tiles innermost so that consecutive tiles share the same B panel. */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1 && work > 2e5)
-    for (long tile = 0; tile < tiles; tile++) {
-        const int m0 = (int)(tile % m_tiles) * MB, n0 = (int)(tile / m_tiles) * NB;
-        const int mb = M - m0 < MB ? M - m0 : MB, nb = N - n0 < NB ? N - n0 : NB;
-        if (mb == MB)
-            tile_full(nb, K, at, ldat, B, n0, bias, m0, C, ldc);
-        else
-            tile_edge(mb, nb, K, at, ldat, B, n0, bias, m0, C, ldc);
+    if (ECL_PARALLEL(n_threads, (double)M * N * K, 2e5)) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+        for (long tile = 0; tile < tiles; tile++)
+            portable_tile(tile, m_tiles, M, N, K, at, ldat, B, bias, C, ldc);
+    } else {
+        for (long tile = 0; tile < tiles; tile++)
+            portable_tile(tile, m_tiles, M, N, K, at, ldat, B, bias, C, ldc);
     }
 }
 
@@ -310,27 +318,34 @@ void ecl_k_elu(const float *src, size_t src_stride, float *dst, size_t dst_strid
                size_t n, float alpha, const ecl_exec *ex)
 {
     /* element-wise: rows on several threads give the same bits */
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(ex->n_threads) \
-    if (ex->n_threads > 1 && (double)rows * (double)n >= 32768)
-#endif
-    for (int r = 0; r < rows; r++)
-        elu_range(src + (size_t)r * src_stride, dst + (size_t)r * dst_stride, n, alpha, ex->isa);
+    if (ECL_PARALLEL(ex->n_threads, (double)rows * (double)n, 32768)) {
+#pragma omp parallel for schedule(static) num_threads(ex->n_threads)
+        for (int r = 0; r < rows; r++)
+            elu_range(src + (size_t)r * src_stride, dst + (size_t)r * dst_stride, n, alpha,
+                      ex->isa);
+    } else {
+        for (int r = 0; r < rows; r++)
+            elu_range(src + (size_t)r * src_stride, dst + (size_t)r * dst_stride, n, alpha,
+                      ex->isa);
+    }
+}
+
+static inline void add_row(const float *a, const float *b, float *out, size_t n)
+{
+    for (size_t t = 0; t < n; t++)
+        out[t] = a[t] + b[t];
 }
 
 void ecl_k_add(const float *a, const float *b, float *out, size_t stride, int rows, size_t n,
                const ecl_exec *ex)
 {
-    (void)ex; /* threads only */
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(ex->n_threads) \
-    if (ex->n_threads > 1 && (double)rows * (double)n >= 32768)
-#endif
-    for (int r = 0; r < rows; r++) {
-        const float *ar = a + (size_t)r * stride, *br = b + (size_t)r * stride;
-        float *o = out + (size_t)r * stride;
-        for (size_t t = 0; t < n; t++)
-            o[t] = ar[t] + br[t];
+    if (ECL_PARALLEL(ex->n_threads, (double)rows * (double)n, 32768)) {
+#pragma omp parallel for schedule(static) num_threads(ex->n_threads)
+        for (int r = 0; r < rows; r++)
+            add_row(a + (size_t)r * stride, b + (size_t)r * stride, out + (size_t)r * stride, n);
+    } else {
+        for (int r = 0; r < rows; r++)
+            add_row(a + (size_t)r * stride, b + (size_t)r * stride, out + (size_t)r * stride, n);
     }
 }
 
@@ -339,13 +354,14 @@ void ecl_k_move_rows(float *dst, size_t dst_stride, const float *src, size_t src
 {
     if (n == 0)
         return;
-    (void)ex; /* threads only */
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(ex->n_threads) \
-    if (ex->n_threads > 1 && (double)rows * (double)n >= 32768)
-#endif
-    for (int r = 0; r < rows; r++)
-        memmove(dst + (size_t)r * dst_stride, src + (size_t)r * src_stride, n * sizeof(float));
+    if (ECL_PARALLEL(ex->n_threads, (double)rows * (double)n, 32768)) {
+#pragma omp parallel for schedule(static) num_threads(ex->n_threads)
+        for (int r = 0; r < rows; r++)
+            memmove(dst + (size_t)r * dst_stride, src + (size_t)r * src_stride, n * sizeof(float));
+    } else {
+        for (int r = 0; r < rows; r++)
+            memmove(dst + (size_t)r * dst_stride, src + (size_t)r * src_stride, n * sizeof(float));
+    }
 }
 
 void ecl_k_group_norm1(float *x, int channels, int len, int stride, const float *gamma,

@@ -20,6 +20,15 @@ typedef struct ecl_exec {
     int n_threads;
 } ecl_exec;
 
+/* Whether a loop of `work` units goes to OpenMP threads (more than one thread and at least
+ * `min_work`). Loops that stay on one thread must not enter an OpenMP region at all: a region
+ * serialised by an if clause still makes libgomp allocate a team, on every call. */
+#ifdef _OPENMP
+#define ECL_PARALLEL(n_threads, work, min_work) ((n_threads) > 1 && (work) >= (min_work))
+#else
+#define ECL_PARALLEL(n_threads, work, min_work) ((void)(n_threads), (void)(work), 0)
+#endif
+
 /* Whether a path is compiled in and the CPU (and OS) support it. */
 int ecl_isa_supported(encodec_kernels isa);
 /* The fastest supported path; ENCODEC_KERNELS in the environment may name another. */

@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 
+#include "kernels.h"
 #include "kernels_isa.h"
 #include "util.h"
 
@@ -133,6 +134,41 @@ static void tile_any(int mv, int nb, int k0, int k1, const float *at, const uint
     }
 }
 
+/* One work item of the product: a block of rows by a block of column tiles. */
+typedef struct {
+    int M, N, K, ldat, ldc, nr, rows_per_tile, row_tiles, col_tiles;
+    const float *at;
+    const uint16_t *ah;
+    const float *const *B;
+    const float *bias;
+    float *C;
+} gemm_plan;
+
+static inline void gemm_item(const gemm_plan *p, long item)
+{
+    const int M = p->M, N = p->N, K = p->K, nr = p->nr, rows_per_tile = p->rows_per_tile;
+    const int ncb = (int)(item / p->row_tiles), rt = (int)(item % p->row_tiles);
+    const int m0 = rt * rows_per_tile;
+    const int m_end = M - m0 < rows_per_tile ? M : m0 + rows_per_tile;
+    const int mv = (m_end - m0) / VW, m_vec_end = m0 + mv * VW;
+    const int ct0 = ncb * NC_TILES;
+    const int ct1 = ct0 + NC_TILES < p->col_tiles ? ct0 + NC_TILES : p->col_tiles;
+    int k0 = 0;
+    do {
+        const int k1 = K - k0 > KC ? k0 + KC : K;
+        for (int ct = ct0; ct < ct1; ct++) {
+            const int n0 = ct * nr, nb = N - n0 < nr ? N - n0 : nr;
+            if (mv > 0)
+                tile_any(mv, nb, k0, k1, p->at, p->ah, p->ldat, p->B, n0, p->bias, m0, p->C,
+                         p->ldc, k0 == 0);
+            if (m_vec_end < m_end)
+                rows_scalar(m_vec_end, m_end, n0, nb, k0, k1, p->at, p->ah, p->ldat, p->B,
+                            p->bias, p->C, p->ldc, k0 == 0);
+        }
+        k0 = k1;
+    } while (k0 < K);
+}
+
 void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const float *at, const uint16_t *ah,
                               int ldat, const float *const *B, const float *bias, float *C,
                               int ldc, int n_threads)
@@ -147,33 +183,17 @@ void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const float *at, const uint16
     const int col_tiles = (N + nr - 1) / nr;
     const int nc_blocks = (col_tiles + NC_TILES - 1) / NC_TILES;
     const long items = (long)nc_blocks * row_tiles;
-    const double work = (double)M * N * (K > 0 ? K : 1);
-    (void)n_threads;
-    (void)work;
+    const gemm_plan plan = {M, N, K, ldat, ldc, nr, rows_per_tile, row_tiles, col_tiles,
+                            at, ah, B, bias, C};
     /* Items are handed out one at a time: a thread that the OS has descheduled holds up
      * nobody. Consecutive items share a column block (the B block stays in cache). */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) \
-    if (n_threads > 1 && work > 2e5)
-    for (long item = 0; item < items; item++) {
-        const int ncb = (int)(item / row_tiles), rt = (int)(item % row_tiles);
-        const int m0 = rt * rows_per_tile;
-        const int m_end = M - m0 < rows_per_tile ? M : m0 + rows_per_tile;
-        const int mv = (m_end - m0) / VW, m_vec_end = m0 + mv * VW;
-        const int ct0 = ncb * NC_TILES;
-        const int ct1 = ct0 + NC_TILES < col_tiles ? ct0 + NC_TILES : col_tiles;
-        int k0 = 0;
-        do {
-            const int k1 = K - k0 > KC ? k0 + KC : K;
-            for (int ct = ct0; ct < ct1; ct++) {
-                const int n0 = ct * nr, nb = N - n0 < nr ? N - n0 : nr;
-                if (mv > 0)
-                    tile_any(mv, nb, k0, k1, at, ah, ldat, B, n0, bias, m0, C, ldc, k0 == 0);
-                if (m_vec_end < m_end)
-                    rows_scalar(m_vec_end, m_end, n0, nb, k0, k1, at, ah, ldat, B, bias, C, ldc,
-                                k0 == 0);
-            }
-            k0 = k1;
-        } while (k0 < K);
+    if (ECL_PARALLEL(n_threads, (double)M * N * (K > 0 ? K : 1), 2e5)) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+        for (long item = 0; item < items; item++)
+            gemm_item(&plan, item);
+    } else {
+        for (long item = 0; item < items; item++)
+            gemm_item(&plan, item);
     }
 }
 

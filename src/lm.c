@@ -224,12 +224,14 @@ static void output_heads(const ecl_lm *lm, const lm_kernels *kern, const float *
                          int n_codebooks, float *probs, int n_threads)
 {
     kern->matvec(&lm->head, lm->head_b, x, n_codebooks * lm->card, lm->dim, probs, n_threads);
-    (void)n_threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1)
-#endif
-    for (int k = 0; k < n_codebooks; k++)
-        kern->softmax(probs + (size_t)k * lm->card, lm->card);
+    if (ECL_PARALLEL(n_threads, n_codebooks, 2)) {
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+        for (int k = 0; k < n_codebooks; k++)
+            kern->softmax(probs + (size_t)k * lm->card, lm->card);
+    } else {
+        for (int k = 0; k < n_codebooks; k++)
+            kern->softmax(probs + (size_t)k * lm->card, lm->card);
+    }
 }
 
 static int check_inputs(const ecl_lm *lm, const int32_t *prev, int n_codebooks)

@@ -127,6 +127,18 @@ static inline __attribute__((always_inline)) void LMK(products)(
     }
 }
 
+/* Rows [row0, row0 + per_block) (clipped to rows) of the product below. */
+static inline void LMK(block)(const ecl_lm_matrix *w, const float *b, const float *x, size_t ldx,
+                              int n_x, int rows, int cols, float *y, size_t ldy, int row0,
+                              int per_block)
+{
+    const int row1 = row0 + per_block < rows ? row0 + per_block : rows;
+    if (w->f16)
+        LMK(products)(w->f16, 1, b, x, ldx, n_x, cols, y, ldy, row0, row1);
+    else
+        LMK(products)(w->f32, 0, b, x, ldx, n_x, cols, y, ldy, row0, row1);
+}
+
 /* Y[t] = W X[t] + b for n_x inputs X[t] (row stride ldx) into Y[t] (row stride ldy); every
  * element's bits are the same whatever n_x, the tiling or the thread count. OpenMP over blocks
  * of rows, each output computed by one thread. */
@@ -134,17 +146,13 @@ static void LMK(matmat)(const ecl_lm_matrix *w, const float *b, const float *x, 
                         int n_x, int rows, int cols, float *y, size_t ldy, int n_threads)
 {
     const int per_block = 16 * LMK_ROWS, blocks = (rows + per_block - 1) / per_block;
-    (void)n_threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(n_threads) \
-    if (n_threads > 1 && (long)rows * cols * n_x >= 65536)
-#endif
-    for (int blk = 0; blk < blocks; blk++) {
-        const int row0 = blk * per_block, row1 = row0 + per_block < rows ? row0 + per_block : rows;
-        if (w->f16)
-            LMK(products)(w->f16, 1, b, x, ldx, n_x, cols, y, ldy, row0, row1);
-        else
-            LMK(products)(w->f32, 0, b, x, ldx, n_x, cols, y, ldy, row0, row1);
+    if (ECL_PARALLEL(n_threads, (double)rows * cols * n_x, 65536)) {
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+        for (int blk = 0; blk < blocks; blk++)
+            LMK(block)(w, b, x, ldx, n_x, rows, cols, y, ldy, blk * per_block, per_block);
+    } else {
+        for (int blk = 0; blk < blocks; blk++)
+            LMK(block)(w, b, x, ldx, n_x, rows, cols, y, ldy, blk * per_block, per_block);
     }
 }
 

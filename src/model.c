@@ -21,6 +21,7 @@ typedef struct {
     const char *source; /* file name for messages */
     char *msg;
     size_t msg_size;
+    int mapped; /* the data is our read-only mapping of the file: pages read can be dropped */
 } loader;
 
 /* Zeroed, aligned memory owned by the model (freed by encodec_model_free). */
@@ -263,8 +264,14 @@ static int parse_config(loader *ld, const char *json)
 /* A tensor checked and copied as float32 (safetensors.h). */
 static int load_tensor(loader *ld, const char *name, int n_dims, const int64_t *shape, float *dst)
 {
-    return ecl_safetensors_read_weight(ld->st, name, n_dims, shape, dst, ld->source, ld->msg,
-                                       ld->msg_size);
+    const int err = ecl_safetensors_read_weight(ld->st, name, n_dims, shape, dst, ld->source,
+                                                ld->msg, ld->msg_size);
+    const ecl_tensor *t = ecl_safetensors_find(ld->st, name);
+    /* Copied: the file's pages need not stay resident beside the copy (peak memory ~ the
+     * model, not model + file). Dropped pages read again come back from the file. */
+    if (!err && ld->mapped && t)
+        ecl_release_pages(t->data, t->n_elements * ecl_dtype_size(t->dtype));
+    return err;
 }
 
 static int alloc_fail(loader *ld)
@@ -608,11 +615,11 @@ static int bind_quantizer(loader *ld)
     return err;
 }
 
-static int load_buffer(const uint8_t *data, size_t size, const char *source,
+static int load_buffer(const uint8_t *data, size_t size, int mapped, const char *source,
                        encodec_model **model, char *msg, size_t msg_size)
 {
     ecl_safetensors *st = NULL;
-    loader ld = {NULL, NULL, source, msg, msg_size};
+    loader ld = {NULL, NULL, source, msg, msg_size, mapped};
     int err = ecl_safetensors_open(data, size, &st, msg, msg_size);
     if (err) {
         /* Prefix the container's message with the source name. */
@@ -662,7 +669,7 @@ int encodec_model_load_memory(const void *data, size_t size, encodec_model **mod
     *model = NULL;
     if (!data && size)
         return ecl_fail(msg, msg_size, ENCODEC_EINVAL, "data is NULL");
-    return load_buffer(data, size, "<memory>", model, msg, msg_size);
+    return load_buffer(data, size, 0, "<memory>", model, msg, msg_size);
 }
 
 int encodec_model_load_file(const char *path, encodec_model **model, char *msg, size_t msg_size)
@@ -679,7 +686,7 @@ int encodec_model_load_file(const char *path, encodec_model **model, char *msg, 
     int err = ecl_map_file(path, &data, &size, msg, msg_size);
     if (err)
         return err;
-    err = load_buffer(data, size, path, model, msg, msg_size);
+    err = load_buffer(data, size, 1, path, model, msg, msg_size);
     ecl_unmap_file(data, size);
     return err;
 }

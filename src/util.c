@@ -1,4 +1,5 @@
 /* Error strings, version, message formatting and aligned allocation. */
+#define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED): posix_madvise's is a no-op in glibc */
 #include "util.h"
 
 #include <errno.h>
@@ -114,6 +115,17 @@ int ecl_map_file(const char *path, const uint8_t **data, size_t *size, char *msg
 }
 
 void ecl_unmap_file(const uint8_t *data, size_t size) { munmap((void *)data, size); }
+
+void ecl_release_pages(const void *p, size_t len)
+{
+    const long page_size = sysconf(_SC_PAGESIZE);
+    if (page_size <= 0 || len == 0)
+        return;
+    const uintptr_t page = (uintptr_t)page_size, start = (uintptr_t)p;
+    const uintptr_t first = (start + page - 1) / page * page, end = (start + len) / page * page;
+    if (end > first)
+        madvise((void *)first, end - first, MADV_DONTNEED);
+}
 
 uint16_t ecl_float_to_half(float f)
 {

@@ -27,6 +27,9 @@ int ecl_mul_size(size_t a, size_t b, size_t *out);
 int ecl_map_file(const char *path, const uint8_t **data, size_t *size, char *msg,
                  size_t msg_size);
 void ecl_unmap_file(const uint8_t *data, size_t size);
+/* Let the kernel drop the whole pages of [p, p + len) inside a read-only file mapping from
+ * ecl_map_file (they are read from the file again if touched). */
+void ecl_release_pages(const void *p, size_t len);
 
 /* float16 bits -> float32, exact for finite values (callers reject others): the bits moved to
  * float32's places, then scaled by 2^112 (exact; also right for subnormals). */
