@@ -19,6 +19,7 @@
 #include "raw_pcm.h"
 
 #define READ_BLOCK 65536
+#define PUSH_SLICE 1024 /* bytes per push: the audio buffer is sized for the most one can give */
 #define MAX_HEADER (1u << 20) /* JSON metadata beyond this is not an .ecdc header */
 
 /* Read the header (magic, version, length, JSON) and find the model it names. Returns 0, or
@@ -104,7 +105,7 @@ int run_decompress_stream(const cli_options *o, byte_buf *head, int from_stdin)
     uint64_t total = 0;
     for (;;) {
         while (len > 0) { /* push what we have, in slices the output buffer can take */
-            size_t part = len < READ_BLOCK ? len : READ_BLOCK;
+            size_t part = len < PUSH_SLICE ? len : PUSH_SLICE;
             size_t need = encodec_ecdc_reader_max_samples(reader, part);
             if (need > pcm_cap) {
                 float *p = realloc(pcm, need * (size_t)ch * sizeof *p);
