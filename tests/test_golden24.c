@@ -88,24 +88,31 @@ static void test_layer_traces(void **state)
     tu_collector_free(&dec);
 }
 
+/* Largest difference between the encoder latent of input i with model m and the stored one. */
+static double latent_diff(const fixture *f, encodec_model *m, int i)
+{
+    char name[64];
+    size_t n;
+    int64_t shape[8];
+    snprintf(name, sizeof name, "%s.audio", inputs[i]);
+    const float *audio = tu_golden_f32(f->golden, name, NULL, NULL, &n);
+    snprintf(name, sizeof name, "%s.latent", inputs[i]);
+    const float *want = tu_golden_f32(f->golden, name, shape, NULL, NULL);
+    tu_collector c;
+    tu_collector_init(&c, 200);
+    tu_run_stream(m, 0, audio, 1, (int)n, &c, 0);
+    const double d = tu_collector_compare(&c, TU_SLOT_OUT, want, shape);
+    tu_collector_free(&c);
+    return d;
+}
+
 static void test_latents(void **state)
 {
     fixture *f = *state;
     for (int i = 0; i < 3; i++) {
-        char name[64];
-        size_t n;
-        int64_t shape[8];
-        snprintf(name, sizeof name, "%s.audio", inputs[i]);
-        const float *audio = tu_golden_f32(f->golden, name, NULL, NULL, &n);
-        snprintf(name, sizeof name, "%s.latent", inputs[i]);
-        const float *want = tu_golden_f32(f->golden, name, shape, NULL, NULL);
-        tu_collector c;
-        tu_collector_init(&c, 200);
-        tu_run_stream(f->model, 0, audio, 1, (int)n, &c, 0);
-        double d = tu_collector_compare(&c, TU_SLOT_OUT, want, shape);
+        const double d = latent_diff(f, f->model, i);
         print_message("%s latent: max abs diff %.3g\n", inputs[i], d);
         assert_true(d <= 1e-4);
-        tu_collector_free(&c);
     }
 }
 
@@ -178,13 +185,7 @@ static void test_quantizer_and_decoder(void **state)
 static void test_f16_weights(void **state)
 {
     fixture *f = *state;
-    char *dir = tu_tmpdir(), cmd[4096], st[1024];
-    snprintf(st, sizeof st, "%s/tiny24_f16.safetensors", dir);
-    snprintf(cmd, sizeof cmd, "%s %s/tools/encodec-convert --f16 %s/tiny24.th %s", PYTHON3,
-             ENCODEC_SOURCE_DIR, ENCODEC_TEST_DATA, st);
-    assert_int_equal(system(cmd), 0);
-    encodec_model *m;
-    assert_int_equal(encodec_model_load_file(st, &m, NULL, 0), ENCODEC_OK);
+    encodec_model *m = tu_load_model_f16("tiny24");
     assert_non_null(m->encoder.conv_in.weight.f16);
     assert_null(m->encoder.conv_in.weight.f32);
     assert_non_null(m->decoder.resample[0].weight.f16);
@@ -192,20 +193,11 @@ static void test_f16_weights(void **state)
         assert_non_null(m->decoder.lstm.w_hh_t[0].f16);
     double worst_latent = 0, worst_audio = 0;
     for (int i = 0; i < 3; i++) {
+        const double d = latent_diff(f, m, i);
+        worst_latent = d > worst_latent ? d : worst_latent;
         char name[64];
         size_t n;
         int64_t shape[8];
-        snprintf(name, sizeof name, "%s.audio", inputs[i]);
-        const float *audio = tu_golden_f32(f->golden, name, NULL, NULL, &n);
-        snprintf(name, sizeof name, "%s.latent", inputs[i]);
-        const float *want = tu_golden_f32(f->golden, name, shape, NULL, NULL);
-        tu_collector c;
-        tu_collector_init(&c, 200);
-        tu_run_stream(m, 0, audio, 1, (int)n, &c, 0);
-        const double d = tu_collector_compare(&c, TU_SLOT_OUT, want, shape);
-        worst_latent = d > worst_latent ? d : worst_latent;
-        tu_collector_free(&c);
-
         snprintf(name, sizeof name, "%s.bw6.codes", inputs[i]);
         if (!tu_golden_has(f->golden, name))
             continue;
@@ -235,8 +227,6 @@ static void test_f16_weights(void **state)
     assert_true(worst_latent <= 0.025);
     assert_true(worst_audio <= 0.01);
     encodec_model_free(m);
-    tu_rmtree(dir);
-    free(dir);
 }
 
 static void test_encode_end_to_end(void **state)

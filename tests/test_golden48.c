@@ -200,19 +200,11 @@ static void test_decoder(void **state) { check_decoder(*state, ((fixture *)*stat
 static void test_f16_weights(void **state)
 {
     fixture *f = *state;
-    char *dir = tu_tmpdir(), cmd[4096], st[1024];
-    snprintf(st, sizeof st, "%s/tiny48_f16.safetensors", dir);
-    snprintf(cmd, sizeof cmd, "%s %s/tools/encodec-convert --f16 %s/tiny48.th %s", PYTHON3,
-             ENCODEC_SOURCE_DIR, ENCODEC_TEST_DATA, st);
-    assert_int_equal(system(cmd), 0);
-    encodec_model *m;
-    assert_int_equal(encodec_model_load_file(st, &m, NULL, 0), ENCODEC_OK);
+    encodec_model *m = tu_load_model_f16("tiny48");
     assert_non_null(m->decoder.conv_in.weight.f16);
     assert_non_null(m->decoder.resample[0].weight.f16);
     print_message("float16 weights: decoded max abs diff %.3g\n", check_decoder(f, m, 6e-3));
     encodec_model_free(m);
-    tu_rmtree(dir);
-    free(dir);
 }
 
 /* The reference's .ecdc files decode to its audio; ours for the excerpt decode the same. */

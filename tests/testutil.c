@@ -249,6 +249,24 @@ encodec_model *tu_load_model(const char *name)
     return m;
 }
 
+encodec_model *tu_load_model_f16(const char *stem)
+{
+    char *dir = tu_tmpdir(), cmd[4096], st[1024];
+    snprintf(st, sizeof st, "%s/%s_f16.safetensors", dir, stem);
+    snprintf(cmd, sizeof cmd, "%s %s/tools/encodec-convert --f16 %s/%s.th %s", PYTHON3,
+             ENCODEC_SOURCE_DIR, ENCODEC_TEST_DATA, stem, st);
+    if (system(cmd) != 0)
+        fail_msg("command failed: %s", cmd);
+    encodec_model *m = NULL;
+    char msg[256] = "";
+    const int rc = encodec_model_load_file(st, &m, msg, sizeof msg);
+    tu_rmtree(dir);
+    free(dir);
+    if (rc < 0 || !m)
+        fail_msg("loading %s: %s (%s, %d)", st, msg, encodec_strerror(rc), rc);
+    return m;
+}
+
 unsigned tu_seed(void)
 {
     const char *env = getenv("ENCODEC_TEST_SEED");

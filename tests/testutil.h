@@ -75,5 +75,8 @@ void tu_check_traces(tu_golden *g, const tu_collector *c, const char *side);
 
 /* Load a model from tests/data, failing the test on error. */
 encodec_model *tu_load_model(const char *name);
+/* The checkpoint tests/data/<stem>.th converted with encodec-convert --f16 and loaded (the
+ * converted file is removed again). */
+encodec_model *tu_load_model_f16(const char *stem);
 
 #endif

@@ -107,31 +107,15 @@ static int read_into(FILE *f, byte_buf *out, size_t limit)
     return ferror(f) ? (errno ? errno : EIO) : 0;
 }
 
-int input_read_head(const char *path, byte_buf *out, size_t n)
-{
-    memset(out, 0, sizeof *out);
-    const char *name = diag_name(path, 0);
-    FILE *f = open_input(path, name);
-    if (!f)
-        return -1;
-    const int err = read_into(f, out, n);
-    fclose(f);
-    if (err) {
-        diag_error(name, "cannot read input: %s", strerror(err));
-        byte_buf_free(out);
-        return -1;
-    }
-    return 0;
-}
-
-int input_read_append(const char *path, byte_buf *out)
+/* Append up to limit bytes of path ("-" = stdin) to out; errors printed, -1. */
+static int read_path(const char *path, byte_buf *out, size_t limit)
 {
     const int is_stdin = strcmp(path, "-") == 0;
     const char *name = diag_name(path, 0);
     FILE *f = is_stdin ? stdin : open_input(path, name);
     if (!f)
         return -1;
-    const int err = read_into(f, out, SIZE_MAX);
+    const int err = read_into(f, out, limit);
     if (!is_stdin)
         fclose(f);
     if (err) {
@@ -141,3 +125,11 @@ int input_read_append(const char *path, byte_buf *out)
     }
     return 0;
 }
+
+int input_read_head(const char *path, byte_buf *out, size_t n)
+{
+    memset(out, 0, sizeof *out);
+    return read_path(path, out, n);
+}
+
+int input_read_append(const char *path, byte_buf *out) { return read_path(path, out, SIZE_MAX); }
