@@ -14,6 +14,9 @@
 
 /* Audio samples per internal step for unsegmented models: bounds every per-layer buffer. */
 #define ECL_CHUNK_SAMPLES 4800
+/* Start-up delays searched up to this (samples, frames): a model whose first output needs more
+ * could not stream. */
+#define ECL_MAX_STARTUP (1L << 24)
 
 struct encodec_encoder {
     const encodec_model *model;
@@ -143,8 +146,12 @@ int encodec_encoder_create(const encodec_model *model, encodec_encoder **encoder
         e->startup = (size_t)e->seg_len;
     else {
         long lo = 1, hi = 1;
-        while (ecl_seanet_stream_outputs_for(e->net, hi) < 1)
+        while (ecl_seanet_stream_outputs_for(e->net, hi) < 1 && hi < ECL_MAX_STARTUP)
             hi *= 2;
+        if (ecl_seanet_stream_outputs_for(e->net, hi) < 1) { /* the loader prevents this */
+            encodec_encoder_free(e);
+            return ENCODEC_EUNSUPPORTED;
+        }
         while (lo < hi) {
             const long mid = lo + (hi - lo) / 2;
             if (ecl_seanet_stream_outputs_for(e->net, mid) >= 1)
@@ -588,8 +595,12 @@ int encodec_decoder_create(const encodec_model *model, encodec_decoder **decoder
         d->startup = (size_t)d->seg_frames_max;
     else {
         long n = 1;
-        while (ecl_seanet_stream_outputs_for(d->net, n) < 1)
+        while (ecl_seanet_stream_outputs_for(d->net, n) < 1 && n < ECL_MAX_STARTUP)
             n++;
+        if (n >= ECL_MAX_STARTUP) { /* the loader prevents this */
+            encodec_decoder_free(d);
+            return ENCODEC_EUNSUPPORTED;
+        }
         d->startup = (size_t)n;
     }
     encodec_decoder_reset(d);

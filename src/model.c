@@ -245,6 +245,8 @@ static int parse_config(loader *ld, const char *json)
                 double len = segment->valuedouble * c->sample_rate;
                 if (len > 1e8)
                     err = cfg_error(ld, "\"segment\" too long");
+                else if (len < 1)
+                    err = cfg_error(ld, "\"segment\" shorter than one sample");
                 else {
                     c->segment_length = (int)len;
                     int stride = (int)((1.0 - overlap->valuedouble) * c->segment_length);
@@ -253,6 +255,10 @@ static int parse_config(loader *ld, const char *json)
             }
         }
     }
+    /* Group norms need the statistics of a whole segment: without segments no layer could
+     * return anything before the end of the stream. */
+    if (!err && c->group_norm && c->segment_length < 1)
+        err = cfg_error(ld, "\"norm\": \"time_group_norm\" needs a \"segment\"");
     if (!err && c->n_filters * (1 << c->n_ratios) / c->compress < 1)
         err = cfg_error(ld, "\"compress\" too large for \"n_filters\"");
     cJSON_Delete(root);

@@ -223,6 +223,8 @@ static void test_bad_configuration(void **state)
         {"dimension", "3", "encoder.model.15.conv.conv"}, /* config valid, tensors disagree */
         {"n_filters", "4", "encoder.model.0.conv.conv"},
         {"lstm", "3", "lstm.weight_ih_l2"},
+        {"norm", "\"time_group_norm\"", "segment"}, /* no segments (found by fuzzing) */
+        {"segment", "1e-9", "segment"},               /* less than a sample */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *cfg = config_with(cases[i].key, cases[i].value);
