@@ -281,7 +281,9 @@ class StreamTest(unittest.TestCase):
 
     def test_memory_does_not_grow_with_length(self):
         """Peak memory of compressing a WAV file and of decompressing its .ecdc to WAV does
-        not grow with the length (whole files in memory would take ~30 MB more for 180 s)."""
+        not grow with the length: whole files in memory would take at least 26 MB more for
+        180 s more (8.6 MB of file, 17 MB of float samples); the bound leaves room for the
+        sanitizers' allocator (about 8 MB of growth seen under ASan)."""
         rss = {}
         for seconds in (20, 200):
             self.write_wav16(f"in{seconds}.wav", tone_s16(RATE * 10) * (seconds // 10))
@@ -294,7 +296,7 @@ class StreamTest(unittest.TestCase):
             self.assertEqual(w.getnframes(), RATE * 200)
         for i, job in enumerate(("compress", "decompress")):
             growth = rss[200][i] - rss[20][i]
-            self.assertLess(growth, 8 * 1024, f"{job}: {rss[20][i]} KB for 20 s, "
+            self.assertLess(growth, 16 * 1024, f"{job}: {rss[20][i]} KB for 20 s, "
                             f"{rss[200][i]} KB for 200 s")
 
     # (c) raw output ----------------------------------------------------------------------
