@@ -286,7 +286,9 @@ static int alloc_fail(loader *ld)
 }
 
 /* Keep a matrix of n values (already in the kernels' layout) in the model: as float16 when the
- * file stores its tensor `name` as float16 (and the values fit), else as float32. */
+ * file stores its tensor `name` as float16, else as float32. The values always fit: they are
+ * the file's float16 values, or weight-normalised rows whose entries are at most |g| (itself a
+ * float16), so the conversion's range check only guards against a broken invariant. */
 static int keep_matrix(loader *ld, const char *name, const float *w, size_t n, ecl_amat *out)
 {
     const ecl_tensor *t = ecl_safetensors_find(ld->st, name);
@@ -294,10 +296,12 @@ static int keep_matrix(loader *ld, const char *name, const float *w, size_t n, e
         uint16_t *h = model_alloc_bytes(ld->m, n * sizeof *h);
         if (!h)
             return alloc_fail(ld);
-        if (ecl_k_to_half(w, n, h)) {
-            *out = (ecl_amat){NULL, h};
-            return ENCODEC_OK;
-        }
+        if (!ecl_k_to_half(w, n, h))
+            return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_VALUE,
+                            "%s: tensor %s gives weights beyond the float16 range", ld->source,
+                            name);
+        *out = (ecl_amat){NULL, h};
+        return ENCODEC_OK;
     }
     float *f = model_alloc(ld->m, n);
     if (!f)
