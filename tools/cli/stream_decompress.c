@@ -1,8 +1,8 @@
-/* Progressive decompression of an .ecdc stream on stdin: bytes are pushed into an
- * encodec_ecdc_reader as they arrive and the audio it returns is written at once (WAV or raw
- * PCM), so `cat x.ecdc | encodec - - | aplay` plays while the input is still coming. Streams
- * coded with the LM are read whole and decoded as files are (the reader does not take them).
- * Live .ecdc files (which encodec_decompress() rejects) are decoded here from memory too. */
+/* Progressive decompression of .ecdc streams: bytes are pushed into an encodec_ecdc_reader as
+ * they arrive (stdin) or in small slices (a file read into memory), and the audio it returns is
+ * written at once (WAV or raw PCM), so `cat x.ecdc | encodec - - | aplay` plays while the input
+ * is still coming and memory does not grow with the length. Streams coded with the LM are read
+ * whole and decoded with encodec_decompress() (the reader does not take them). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
