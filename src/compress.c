@@ -1,131 +1,16 @@
 /* Whole-signal .ecdc compression and decompression (spec 8), the public encodec_compress,
  * encodec_decompress and encodec_buffer_free: the encoder/decoder handles turn audio into codes
  * and back, the container (ecdc.c) turns codes and segment scales into bytes and back, with the
- * language model (lm.c) supplying the CDFs of the entropy-coded payload. */
+ * language model (lm_source.c) supplying the CDFs of the entropy-coded payload. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "arith.h"
 #include "ecdc.h"
 #include "encodec.h"
-#include "lm.h"
+#include "lm_source.h"
 #include "model.h"
 #include "util.h"
-
-/* The container's source of CDFs: the model's LM, reset per segment. Decoding runs it a frame
- * at a time (a frame's input is the previous frame's decoded codes); encoding knows every code
- * in advance and runs it ECL_LM_BLOCK frames at a time (ecl_lm_steps: same probabilities, the
- * weights read once per block). */
-typedef struct {
-    const ecl_lm *lm;
-    ecl_lm_state *state;
-    float *probs;   /* [ECL_LM_BLOCK or 1][n_codebooks][card] */
-    int32_t *prev;  /* [ECL_LM_BLOCK or 1][n_codebooks]: the LM's inputs */
-    int n_codebooks; /* of the stream: the buffers are sized for it */
-    /* encoder side only: all codes [frames][n_codebooks] and where the block stands */
-    const int32_t *codes;
-    const ecl_ecdc_geometry *geometry;
-    uint64_t audio_length;
-    int segment;                  /* current segment, -1 before the first */
-    size_t seg_first, seg_frames; /* its first frame in codes, its frame count */
-    size_t block_t, block_n;      /* frames [block_t, block_t + block_n) of it are in probs */
-} lm_source;
-
-/* Fill probs with the next block of the current segment, from frame t on. */
-static int lm_next_block(lm_source *src, size_t t, int n_codebooks)
-{
-    const size_t left = src->seg_frames - t;
-    const int n = left < ECL_LM_BLOCK ? (int)left : ECL_LM_BLOCK;
-    for (int u = 0; u < n; u++)
-        for (int k = 0; k < n_codebooks; k++)
-            src->prev[u * n_codebooks + k] =
-                t + (size_t)u == 0
-                    ? 0
-                    : src->codes[(src->seg_first + t + (size_t)u - 1) * (size_t)n_codebooks +
-                                 (size_t)k] + 1;
-    src->block_t = t;
-    src->block_n = (size_t)n;
-    return ecl_lm_steps(src->lm, src->state, src->prev, n, n_codebooks, src->probs);
-}
-
-static int lm_frame_cdfs(void *ctx, int segment, size_t t, const int32_t *prev_codes,
-                         int n_codebooks, int32_t *cdfs_out)
-{
-    lm_source *src = ctx;
-    const size_t card = (size_t)src->lm->card;
-    if (n_codebooks != src->n_codebooks)
-        return ENCODEC_ESTATE;
-    if (!prev_codes)
-        ecl_lm_state_reset(src->state);
-    const float *probs = src->probs;
-    int err = ENCODEC_OK;
-    if (src->codes) {
-        if (segment != src->segment) {
-            if (src->segment >= 0)
-                src->seg_first += src->seg_frames;
-            src->segment = segment;
-            src->seg_frames = ecl_ecdc_segment_frames(src->geometry, src->audio_length,
-                                                      (size_t)segment);
-            src->block_n = 0;
-        }
-        /* the container codes exactly the codes it was given, in order */
-        if (t >= src->seg_frames || !prev_codes != (t == 0) ||
-            (prev_codes && memcmp(prev_codes, src->codes + (src->seg_first + t - 1) *
-                                                               (size_t)n_codebooks,
-                                  (size_t)n_codebooks * sizeof *prev_codes) != 0))
-            return ENCODEC_ESTATE;
-        if (t < src->block_t || t >= src->block_t + src->block_n)
-            err = lm_next_block(src, t, n_codebooks);
-        probs += (t - src->block_t) * (size_t)n_codebooks * card;
-    } else {
-        for (int k = 0; k < n_codebooks; k++)
-            src->prev[k] = prev_codes ? prev_codes[k] + 1 : 0;
-        err = ecl_lm_step(src->lm, src->state, src->prev, n_codebooks, src->probs);
-    }
-    for (int k = 0; !err && k < n_codebooks; k++)
-        err = ecl_quantize_cdf(probs + (size_t)k * card, (int)card, cdfs_out + (size_t)k * card);
-    return err < 0 ? err : ENCODEC_OK;
-}
-
-/* Set up an LM source for n_codebooks (ENCODEC_EUNSUPPORTED without an LM); codes: all codes
- * of the stream to be written (the encoder's side), or NULL to decode. */
-static int lm_source_init(lm_source *src, const encodec_model *m, int n_codebooks,
-                          encodec_kernels isa, int n_threads, const int32_t *codes,
-                          const ecl_ecdc_geometry *g, uint64_t audio_length)
-{
-    memset(src, 0, sizeof *src);
-    if (!m->lm)
-        return ENCODEC_EUNSUPPORTED;
-    if (n_codebooks > m->lm->n_q)
-        return ENCODEC_EUNSUPPORTED;
-    src->lm = m->lm;
-    src->n_codebooks = n_codebooks;
-    src->codes = codes;
-    src->geometry = g;
-    src->audio_length = audio_length;
-    src->segment = -1;
-    const size_t frames = codes ? ECL_LM_BLOCK : 1;
-    src->probs = malloc(frames * (size_t)n_codebooks * m->lm->card * sizeof(float));
-    src->prev = malloc(frames * (size_t)n_codebooks * sizeof(int32_t));
-    if (!src->probs || !src->prev || ecl_lm_state_create(m->lm, 0, &src->state) != ENCODEC_OK) {
-        free(src->probs);
-        free(src->prev);
-        src->probs = NULL;
-        src->prev = NULL;
-        return ENCODEC_ENOMEM;
-    }
-    /* The probabilities depend neither on the path nor on the thread count (lm.h): speed only. */
-    ecl_lm_state_set_exec(src->state, isa, n_threads);
-    return ENCODEC_OK;
-}
-
-static void lm_source_free(lm_source *src)
-{
-    ecl_lm_state_free(src->state);
-    free(src->probs);
-    free(src->prev);
-}
 
 void ecl_ecdc_model_geometry(const encodec_model *m, ecl_ecdc_geometry *g)
 {
@@ -172,16 +57,18 @@ int encodec_compress(encodec_encoder *encoder, const float *pcm, size_t n_sample
     }
     size_t got = 0;
     ecl_ecdc_writer *w = NULL;
-    lm_source src;
-    ecl_ecdc_lm lm = {lm_frame_cdfs, &src};
+    ecl_lm_source src;
+    ecl_ecdc_lm lm = {ecl_lm_source_frame_cdfs, &src};
     int rc = encodec_encode(encoder, pcm, n_samples, codes, scales, n_frames, &got);
     if (rc == ENCODEC_OK && got != n_frames)
         rc = ENCODEC_EUNSUPPORTED;
     int lm_ready = 0;
     if (rc == ENCODEC_OK && use_lm) {
-        rc = lm_source_init(&src, m, K, encodec_encoder_kernels(encoder),
-                            ecl_encoder_threads(encoder), codes, &g, n_samples);
+        rc = ecl_lm_source_init(&src, m, K, encodec_encoder_kernels(encoder),
+                                ecl_encoder_threads(encoder), &g, n_samples);
         lm_ready = rc == ENCODEC_OK;
+        if (lm_ready)
+            ecl_lm_source_known(&src, codes, 0, n_frames);
     }
     if (rc == ENCODEC_OK)
         rc = ecl_ecdc_writer_create(&g, encodec_model_name(m), n_samples, K,
@@ -202,7 +89,7 @@ int encodec_compress(encodec_encoder *encoder, const float *pcm, size_t n_sample
         rc = ecl_ecdc_writer_take(w, out, out_size);
     ecl_ecdc_writer_free(w);
     if (lm_ready)
-        lm_source_free(&src);
+        ecl_lm_source_free(&src);
     free(codes);
     free(scales);
     return rc;
@@ -228,11 +115,11 @@ int encodec_decompress(encodec_decoder *decoder, const uint8_t *data, size_t siz
     if (strcmp(info.model_name, encodec_model_name(m)) != 0 ||
         info.n_codebooks > encodec_model_max_codebooks(m))
         return ENCODEC_EECDC_MODEL;
-    lm_source src;
-    ecl_ecdc_lm lm = {lm_frame_cdfs, &src};
+    ecl_lm_source src;
+    ecl_ecdc_lm lm = {ecl_lm_source_frame_cdfs, &src};
     if (info.use_lm &&
-        (rc = lm_source_init(&src, m, info.n_codebooks, encodec_decoder_kernels(decoder),
-                             ecl_decoder_threads(decoder), NULL, NULL, 0)) != ENCODEC_OK)
+        (rc = ecl_lm_source_init(&src, m, info.n_codebooks, encodec_decoder_kernels(decoder),
+                                 ecl_decoder_threads(decoder), NULL, 0)) != ENCODEC_OK)
         return rc;
 
     ecl_ecdc_reader_params p;
@@ -245,7 +132,7 @@ int encodec_decompress(encodec_decoder *decoder, const uint8_t *data, size_t siz
     size_t n_frames = 0, n_seg = 0;
     rc = ecl_ecdc_read_all(&p, data, size, &info, &codes, &n_frames, &seg_scales, &n_seg);
     if (info.use_lm)
-        lm_source_free(&src);
+        ecl_lm_source_free(&src);
     if (rc < 0)
         return rc;
     for (size_t j = 0; seg_scales && j < n_seg; j++)
