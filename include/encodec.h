@@ -404,8 +404,8 @@ ENCODEC_API void encodec_buffer_free(void *buffer);
  * The codes are the same as in a file of known length made from the same audio, hence so is
  * the decoded audio. The reference decoder (and encodec_ecdc_probe() / encodec_decompress(),
  * ENCODEC_EECDC_HEADER) reject live files at once: with "al": 0 its segment loop fails (zero
- * step for 24 kHz, overlap-add of no segments for 48 kHz). Live streams with the LM are not
- * defined yet.
+ * step for 24 kHz, overlap-add of no segments for 48 kHz). Live streams are bit-packed: the
+ * LM's entropy coding is defined for streams of known length only.
  */
 typedef struct encodec_ecdc_writer encodec_ecdc_writer;
 typedef struct encodec_ecdc_reader encodec_ecdc_reader;
@@ -415,8 +415,12 @@ typedef struct encodec_ecdc_reader encodec_ecdc_reader;
  * until the stream is finished: ENCODEC_ESTATE). The encoder is reset.
  * @param audio_length samples per channel the stream will have (at most 2^53), or 0 for a live
  *                     stream whose length is known only at finish
- * @param use_lm       1 for an entropy-coded payload: ENCODEC_EUNSUPPORTED for now
- * @return ENCODEC_OK, ENCODEC_EINVAL, ENCODEC_EUNSUPPORTED or ENCODEC_ENOMEM
+ * @param use_lm       1 for a payload entropy-coded with the model's LM (attached with
+ *                     encodec_model_load_lm_file()): the bytes are those encodec_compress()
+ *                     writes with use_lm = 1. Needs an announced length: live streams are
+ *                     bit-packed only.
+ * @return ENCODEC_OK, ENCODEC_EINVAL, ENCODEC_ENOMEM, ENCODEC_EUNSUPPORTED (use_lm with a live
+ *         stream, without an LM, or with more codebooks than the LM has)
  */
 ENCODEC_API int encodec_ecdc_writer_create(encodec_encoder *encoder, uint64_t audio_length,
                                            int use_lm, encodec_ecdc_writer **writer);
@@ -463,6 +467,13 @@ ENCODEC_API void encodec_ecdc_reader_free(encodec_ecdc_reader *reader);
  * audio that is final given the bytes so far: the audio of every frame whose last bit is in
  * (as much as the decoder gives for those frames), trimmed to the stream's length; once the
  * last frame is in, all the rest.
+ *
+ * LM-coded streams (use_lm): a frame can take less than a bit, so a few bytes can complete
+ * any number of frames; once their header is in, encodec_ecdc_reader_max_samples() bounds
+ * the rest of the stream. Decode them with encodec_ecdc_reader_push_partial(), which takes
+ * an output buffer of any size from encodec_ecdc_reader_min_samples() on. (A push that
+ * completes such a header and brings payload whose audio exceeds max_samples fails with
+ * ENCODEC_EBUFFER, sticky.)
  * @param pcm       interleaved output, room for max_samples samples per channel, at least
  *                  encodec_ecdc_reader_max_samples(reader, len) (else ENCODEC_EBUFFER, nothing
  *                  consumed); may be NULL when max_samples is 0
@@ -470,13 +481,30 @@ ENCODEC_API void encodec_ecdc_reader_free(encodec_ecdc_reader *reader);
  * @return ENCODEC_OK; ENCODEC_EINVAL; ENCODEC_EBUFFER; ENCODEC_ESTATE after the finish;
  *         ENCODEC_EECDC_MAGIC / _VERSION / _HEADER (also for an inconsistent live length);
  *         ENCODEC_EECDC_MODEL (another model's stream or more codebooks than the model has);
- *         ENCODEC_EUNSUPPORTED (LM-coded stream); ENCODEC_EECDC_TRAILING (bytes after the
- *         end); ENCODEC_EECDC_CORRUPT (sticky) for a segment scale that is not a positive
- *         finite number or a symbol the entropy decoder cannot decode
+ *         ENCODEC_EUNSUPPORTED (an LM-coded stream and no LM attached to the model, or more
+ *         codebooks than it has; a live LM-coded stream); ENCODEC_EECDC_TRAILING (bytes after
+ *         the end); ENCODEC_EECDC_CORRUPT (sticky) for a segment scale that is not a positive
+ *         finite number or a symbol the entropy decoder cannot decode; ENCODEC_ENOMEM
  */
 ENCODEC_API int encodec_ecdc_reader_push(encodec_ecdc_reader *reader, const uint8_t *data,
                                          size_t len, float *pcm, size_t max_samples,
                                          size_t *n_samples);
+/**
+ * As encodec_ecdc_reader_push(), but decoding only as much of data[0, len) as the output can
+ * take: *consumed receives the bytes used; when it is less than len, the output is full: hand
+ * on the audio and call again with the rest. Works for every stream, and is the way to decode
+ * LM-coded ones with a small buffer.
+ * @param max_samples at least encodec_ecdc_reader_min_samples(reader) (else ENCODEC_EBUFFER,
+ *                    nothing consumed)
+ * @return as encodec_ecdc_reader_push(); after an error *consumed and *n_samples are 0
+ */
+ENCODEC_API int encodec_ecdc_reader_push_partial(encodec_ecdc_reader *reader,
+                                                 const uint8_t *data, size_t len,
+                                                 size_t *consumed, float *pcm,
+                                                 size_t max_samples, size_t *n_samples);
+/** Smallest output (samples per channel) with which encodec_ecdc_reader_push_partial() always
+ *  makes progress: a frame, plus what the decoder holds back (its start-up delay, a segment). */
+ENCODEC_API size_t encodec_ecdc_reader_min_samples(const encodec_ecdc_reader *reader);
 /**
  * End of input. Returns ENCODEC_OK when the stream was complete, ENCODEC_EECDC_TRUNCATED when
  * it ended early, or the earlier error. The audio has all been handed out by the pushes with

@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arith.h"
 #include "bitpack.h"
 #include "ecdc.h"
 #include "encodec.h"
+#include "lm_source.h"
 #include "model.h"
 #include "util.h"
 
@@ -80,6 +82,13 @@ struct encodec_ecdc_writer {
     size_t frames_cap;
     int32_t *codes;       /* [frames_cap][K] */
     float *scales;        /* [frames_cap] */
+
+    /* entropy-coded payload: the LM's CDFs drive the arithmetic coder */
+    int use_lm;
+    ecl_lm_source lm;
+    ecl_ac_encoder ac;
+    int32_t *cdfs;        /* [K][bins] */
+    int32_t *prev;        /* [K]: the previous frame's codes, the LM's input */
     int finished, error;
 };
 
@@ -97,10 +106,8 @@ int encodec_ecdc_writer_create(encodec_encoder *enc, uint64_t audio_length, int 
     *out = NULL;
     if (!enc || audio_length > ECL_ECDC_MAX_AUDIO_LENGTH || (use_lm != 0 && use_lm != 1))
         return ENCODEC_EINVAL;
-    /* LM hook: an ecl_ecdc_lm (frame_cdfs callback over the model's LM) would be made here and
-     * drive ecl_ac_encode in put_frame(); live streams would code the continuation bit as a
-     * binary symbol. Until the LM exists the entropy-coded payload is unsupported. */
-    if (use_lm)
+    /* live streams are defined for bit-packed payloads only */
+    if (use_lm && audio_length == 0)
         return ENCODEC_EUNSUPPORTED;
     const encodec_model *m = ecl_encoder_model(enc);
     encodec_ecdc_writer *w = calloc(1, sizeof *w);
@@ -116,12 +123,22 @@ int encodec_ecdc_writer_create(encodec_encoder *enc, uint64_t audio_length, int 
     w->al = audio_length;
     if (w->g.segment_length)
         w->full_seg_frames = ecl_ecdc_segment_frames(&w->g, w->g.segment_length, 0);
+    if (use_lm) {
+        int rc = ecl_lm_source_init(&w->lm, m, w->K, encodec_encoder_kernels(enc),
+                                    ecl_encoder_threads(enc), &w->g, audio_length);
+        if (rc < 0) {
+            free(w);
+            return rc;
+        }
+        w->use_lm = 1;
+        ecl_ac_encoder_init(&w->ac);
+    }
 
     char meta[META_CAP];
-    int n = ecl_ecdc_format_metadata(encodec_model_name(m), audio_length, w->K, 0, meta,
+    int n = ecl_ecdc_format_metadata(encodec_model_name(m), audio_length, w->K, use_lm, meta,
                                      sizeof meta - 16);
     if (n < 0) {
-        free(w);
+        encodec_ecdc_writer_free(w);
         return n == ENCODEC_EBUFFER ? ENCODEC_EINVAL : n;
     }
     if (w->live) { /* the reference's four keys, then ours in place of the closing brace */
@@ -144,7 +161,11 @@ int encodec_ecdc_writer_create(encodec_encoder *enc, uint64_t audio_length, int 
                                                      w->g.segment_length + (uint64_t)w->hop) + 2;
     w->codes = malloc(w->frames_cap * (size_t)w->K * sizeof *w->codes);
     w->scales = malloc(w->frames_cap * sizeof *w->scales);
-    if (!w->codes || !w->scales) {
+    if (use_lm) {
+        w->cdfs = malloc((size_t)w->K * (size_t)w->g.bins * sizeof *w->cdfs);
+        w->prev = malloc((size_t)w->K * sizeof *w->prev);
+    }
+    if (!w->codes || !w->scales || (use_lm && (!w->cdfs || !w->prev))) {
         encodec_ecdc_writer_free(w);
         return ENCODEC_ENOMEM;
     }
@@ -161,6 +182,10 @@ void encodec_ecdc_writer_free(encodec_ecdc_writer *w)
         return;
     free(w->codes);
     free(w->scales);
+    free(w->cdfs);
+    free(w->prev);
+    if (w->use_lm)
+        ecl_lm_source_free(&w->lm);
     free(w);
 }
 
@@ -171,8 +196,13 @@ size_t encodec_ecdc_writer_max_bytes(const encodec_ecdc_writer *w, size_t n_samp
     if ((uint64_t)n_samples > ECL_ECDC_MAX_AUDIO_LENGTH)
         return SIZE_MAX; /* more than any stream may hold: push refuses it */
     const uint64_t frames = encodec_encoder_max_frames(w->enc, n_samples);
-    /* codes plus a continuation bit per frame, the pending bits and one padded byte */
-    uint64_t bits = frames * ((uint64_t)w->K * (uint64_t)w->width + 1) + (uint64_t)w->n_bits;
+    /* codes plus a continuation bit per frame, the pending bits and one padded byte. The
+     * arithmetic coder: a symbol leaves an interval of at least 1 of 2^24 (every range is at
+     * least 2 of 2^24), so it adds at most 24 pending bits, plus those pending from before. */
+    const uint64_t per_code = w->use_lm ? ECL_AC_RANGE_BITS : (uint64_t)w->width;
+    uint64_t bits = frames * ((uint64_t)w->K * per_code + 1) + (uint64_t)w->n_bits;
+    if (w->use_lm)
+        bits += ECL_AC_MAX_BIT + 1;
     uint64_t bytes = bits / 8 + 2;
     /* per segment: scale and padding; the frames can span a few short segments at the end */
     uint64_t segs = w->g.segment_length ? frames / w->full_seg_frames + 3 : 1;
@@ -214,15 +244,26 @@ static int put_frame(encodec_ecdc_writer *w, ecl_bitwriter *bw, const int32_t *c
         put_be(be, bits, 4);
         rc = ecl_bitwriter_put_bytes(bw, be, sizeof be);
     }
-    for (int k = 0; k < w->K && rc == ENCODEC_OK; k++)
-        rc = ecl_bitwriter_push(bw, (uint32_t)codes[k], w->width);
+    if (w->use_lm) {
+        const size_t bins = (size_t)w->g.bins;
+        if (rc == ENCODEC_OK)
+            rc = ecl_lm_source_frame_cdfs(&w->lm, (int)w->seg, w->seg_t,
+                                          w->seg_t ? w->prev : NULL, w->K, w->cdfs);
+        for (int k = 0; k < w->K && rc == ENCODEC_OK; k++)
+            rc = ecl_ac_encode(&w->ac, bw, w->cdfs + (size_t)k * bins, w->g.bins, codes[k]);
+        memcpy(w->prev, codes, (size_t)w->K * sizeof *codes);
+    } else {
+        for (int k = 0; k < w->K && rc == ENCODEC_OK; k++)
+            rc = ecl_bitwriter_push(bw, (uint32_t)codes[k], w->width);
+    }
     if (rc < 0)
         return rc;
     w->frames++;
     if (flagged || ++w->seg_t < w->seg_frames)
         return ENCODEC_OK;
     /* end of a segment: pad to a byte, as the reference does */
-    if ((rc = ecl_bitwriter_flush(bw)) < 0)
+    rc = w->use_lm ? ecl_ac_encoder_finish(&w->ac, bw) : ecl_bitwriter_flush(bw);
+    if (rc < 0)
         return rc;
     w->seg++;
     w->seg_t = 0;
@@ -235,6 +276,8 @@ static int put_frame(encodec_ecdc_writer *w, ecl_bitwriter *bw, const int32_t *c
 
 static int put_frames(encodec_ecdc_writer *w, ecl_bitwriter *bw, size_t n)
 {
+    if (w->use_lm)
+        ecl_lm_source_known(&w->lm, w->codes, w->frames, n);
     for (size_t i = 0; i < n; i++) {
         int rc = put_frame(w, bw, w->codes + i * (size_t)w->K, w->scales[i]);
         if (rc < 0)
@@ -442,9 +485,18 @@ struct encodec_ecdc_reader {
     float *batch_scales;
     size_t batch_n, batch_cap;
 
+    /* entropy-coded payload (set up when the header says so) */
+    ecl_lm_source lm;
+    int lm_ready;
+    ecl_ac_decoder ac;
+    int32_t *cdfs;        /* [n_codebooks][bins] of the frame under way */
+    int cdfs_ready;
+    int32_t *prev;        /* [n_codebooks]: the previous frame's codes, the LM's input */
+
     /* output of the current call */
     float *pcm;
     size_t pcm_got, pcm_max;
+    int partial;          /* stop before a frame the output cannot take (else: error) */
     uint64_t out_total;   /* samples per channel handed out */
     int finished, error;
 };
@@ -492,6 +544,10 @@ void encodec_ecdc_reader_free(encodec_ecdc_reader *r)
     free(r->header);
     free(r->batch);
     free(r->batch_scales);
+    free(r->cdfs);
+    free(r->prev);
+    if (r->lm_ready)
+        ecl_lm_source_free(&r->lm);
     free(r);
 }
 
@@ -517,6 +573,12 @@ size_t encodec_ecdc_reader_max_samples(const encodec_ecdc_reader *r, size_t n_by
         return 0;
     if (n_bytes - header_left > ((size_t)1 << 40))
         return SIZE_MAX; /* beyond any stream's audio */
+    if (r->have_info && r->info.use_lm) {
+        /* a frame can take less than a bit: only the rest of the stream bounds the audio */
+        const uint64_t total = ecl_ecdc_total_frames(&r->g, r->info.audio_length);
+        const uint64_t left = total > r->frames ? total - r->frames : 0;
+        return encodec_decoder_max_samples(r->dec, (size_t)left + r->batch_n);
+    }
     /* every frame but the one under way needs all its bits from the new bytes */
     const uint64_t K = r->have_info ? (uint64_t)r->info.n_codebooks : 1;
     const uint64_t frame_bits = (uint64_t)r->width * K;
@@ -557,6 +619,27 @@ static int reader_decode(encodec_ecdc_reader *r)
         return rc;
     reader_emit(r, n);
     return ENCODEC_OK;
+}
+
+#define OUTPUT_FULL 1 /* reader_run: the output cannot take the next frame's audio */
+
+/* Room in the output for the batch plus `extra` frames, counting all the audio the decoder may
+ * still give (its flush included); the batch is decoded first when that makes room.
+ * ENCODEC_OK, OUTPUT_FULL, or an error. */
+static int reader_room(encodec_ecdc_reader *r, size_t extra)
+{
+    /* a full push was checked against its bound, which only counts frames that complete */
+    if (!r->partial)
+        return ENCODEC_OK;
+    if (encodec_decoder_max_samples(r->dec, r->batch_n + extra) <= r->pcm_max - r->pcm_got)
+        return ENCODEC_OK;
+    if (r->batch_n == 0)
+        return OUTPUT_FULL;
+    int rc = reader_decode(r);
+    if (rc < 0)
+        return rc;
+    return encodec_decoder_max_samples(r->dec, extra) <= r->pcm_max - r->pcm_got ? ENCODEC_OK
+                                                                                  : OUTPUT_FULL;
 }
 
 /* Every frame is in: the rest of the audio is final. */
@@ -617,6 +700,8 @@ static void reader_segment(encodec_ecdc_reader *r)
     }
     r->seg_frames = ecl_ecdc_segment_frames(&r->g, r->info.audio_length, r->seg);
     ecl_bitreader_align(&r->bits);
+    ecl_ac_decoder_init(&r->ac);
+    r->cdfs_ready = 0;
     r->scale = 1.0f;
     r->field_have = 0;
     r->state = r->g.has_scale && r->seg_t == 0 ? R_SCALE : R_FRAME;
@@ -625,6 +710,23 @@ static void reader_segment(encodec_ecdc_reader *r)
         r->seg_t = 0;
         r->state = R_SEGMENT;
     }
+}
+
+/* An entropy-coded stream: the LM source and the coder's buffers (live streams are defined
+ * for bit-packed payloads only). */
+static int reader_lm_start(encodec_ecdc_reader *r, const encodec_ecdc_info *info)
+{
+    if (r->live)
+        return ENCODEC_EUNSUPPORTED;
+    int rc = ecl_lm_source_init(&r->lm, r->model, info->n_codebooks,
+                                encodec_decoder_kernels(r->dec), ecl_decoder_threads(r->dec),
+                                NULL, 0);
+    if (rc < 0)
+        return rc;
+    r->lm_ready = 1;
+    r->cdfs = malloc((size_t)info->n_codebooks * (size_t)r->g.bins * sizeof *r->cdfs);
+    r->prev = malloc((size_t)info->n_codebooks * sizeof *r->prev);
+    return r->cdfs && r->prev ? ENCODEC_OK : ENCODEC_ENOMEM;
 }
 
 /* Header bytes; 1 once it is complete and accepted, 0 for more input, or an error. */
@@ -659,10 +761,8 @@ static int reader_header(encodec_ecdc_reader *r, const uint8_t *data, size_t len
         if (strcmp(info.model_name, encodec_model_name(r->model)) != 0 ||
             info.n_codebooks > r->max_codebooks)
             return ENCODEC_EECDC_MODEL;
-        /* LM hook: with an LM the payload would be decoded by ecl_ac_decode with CDFs from an
-         * ecl_ecdc_lm callback; not available yet */
-        if (info.use_lm)
-            return ENCODEC_EUNSUPPORTED;
+        if (info.use_lm && (rc = reader_lm_start(r, &info)) < 0)
+            return rc;
         r->info = info;
         r->have_info = 1;
         encodec_decoder_set_audio_length(r->dec, info.audio_length); /* 0 while live */
@@ -752,29 +852,75 @@ static int reader_frame_done(encodec_ecdc_reader *r)
     return ENCODEC_OK;
 }
 
-/* Consume data[0, len): every complete frame is batched or decoded. */
-static int reader_run(encodec_ecdc_reader *r, const uint8_t *data, size_t len)
+/* The codes of the frame under way, bit-packed: 1 when complete, 0 when the input ran out. */
+static int read_packed(encodec_ecdc_reader *r, int32_t *codes, const uint8_t *data, size_t len,
+                       size_t *pos)
 {
-    size_t pos = 0;
     uint32_t v;
-    int rc;
+    for (; r->k < r->info.n_codebooks; r->k++) {
+        int rc = take_bits(r, r->width, &v, data, len, pos);
+        if (rc <= 0)
+            return rc;
+        codes[r->k] = (int32_t)v;
+    }
+    return 1;
+}
+
+/* The same, entropy-coded: the LM gives the frame's CDFs once, then symbol after symbol. */
+static int read_coded(encodec_ecdc_reader *r, int32_t *codes, const uint8_t *data, size_t len,
+                      size_t *pos)
+{
+    const int K = r->info.n_codebooks;
+    const size_t bins = (size_t)r->g.bins;
+    if (!r->cdfs_ready) {
+        int rc = ecl_lm_source_frame_cdfs(&r->lm, (int)r->seg, r->seg_t,
+                                          r->seg_t ? r->prev : NULL, K, r->cdfs);
+        if (rc < 0)
+            return rc;
+        r->cdfs_ready = 1;
+    }
+    for (; r->k < K; r->k++) {
+        int s;
+        ecl_bitreader_feed(&r->bits, data + *pos, len - *pos);
+        int rc = ecl_ac_decode(&r->ac, &r->bits, r->cdfs + (size_t)r->k * bins, r->g.bins, &s);
+        *pos += r->bits.pos;
+        ecl_bitreader_feed(&r->bits, NULL, 0);
+        if (rc <= 0)
+            return rc;
+        codes[r->k] = s;
+    }
+    memcpy(r->prev, codes, (size_t)K * sizeof *codes);
+    r->cdfs_ready = 0;
+    return 1;
+}
+
+/* Consume a prefix of data[0, len) (*pos counts the bytes): every complete frame is batched or
+ * decoded. ENCODEC_OK when all was consumed, OUTPUT_FULL when the output cannot take the next
+ * frame, or an error. */
+static int reader_run(encodec_ecdc_reader *r, const uint8_t *data, size_t len, size_t *pos)
+{
+    uint32_t v;
+    int rc = ENCODEC_OK;
     for (;;) {
+        if (rc != ENCODEC_OK)
+            return rc;
         switch (r->state) {
         case R_HEADER:
-            rc = reader_header(r, data, len, &pos);
+            rc = reader_header(r, data, len, pos);
             if (rc <= 0)
                 return rc;
+            rc = ENCODEC_OK;
             break;
         case R_SEGMENT:
             if (r->seg < r->n_segments) {
                 reader_segment(r);
                 break;
             }
-            if ((rc = reader_complete(r)) < 0)
-                return rc;
+            if ((rc = reader_room(r, 0)) == ENCODEC_OK)
+                rc = reader_complete(r);
             break;
         case R_SCALE:
-            if (!take_field(r, 4, data, len, &pos))
+            if (!take_field(r, 4, data, len, pos))
                 return ENCODEC_OK;
             r->field_have = 0;
             v = (uint32_t)get_be(r->field, 4);
@@ -788,8 +934,9 @@ static int reader_run(encodec_ecdc_reader *r, const uint8_t *data, size_t len)
             r->state = R_FRAME;
             break;
         case R_FLAG:
-            if ((rc = take_bits(r, 1, &v, data, len, &pos)) <= 0)
+            if ((rc = take_bits(r, 1, &v, data, len, pos)) <= 0)
                 return rc;
+            rc = ENCODEC_OK;
             if (v) {
                 r->state = R_FRAME;
                 break;
@@ -802,29 +949,59 @@ static int reader_run(encodec_ecdc_reader *r, const uint8_t *data, size_t len)
             r->last_sync = 1;
             break;
         case R_FRAME: {
+            /* partial: checked on every call, as the frame's audio goes out in the call that
+             * completes it */
+            if ((rc = reader_room(r, 1)) != ENCODEC_OK)
+                break;
             int32_t *codes = r->batch + r->batch_n * (size_t)r->info.n_codebooks;
-            for (; r->k < r->info.n_codebooks; r->k++) {
-                if ((rc = take_bits(r, r->width, &v, data, len, &pos)) <= 0)
-                    return rc;
-                codes[r->k] = (int32_t)v;
-            }
-            if ((rc = reader_frame_done(r)) < 0)
+            rc = r->info.use_lm ? read_coded(r, codes, data, len, pos)
+                                : read_packed(r, codes, data, len, pos);
+            if (rc <= 0)
                 return rc;
+            rc = reader_frame_done(r);
             break;
         }
         case R_LENGTH:
-            if (!take_field(r, LIVE_LENGTH_BYTES, data, len, &pos))
+            if (!take_field(r, LIVE_LENGTH_BYTES, data, len, pos))
                 return ENCODEC_OK;
             r->field_have = 0;
-            if ((rc = reader_live_end(r, get_be(r->field, LIVE_LENGTH_BYTES))) < 0)
-                return rc;
+            rc = reader_live_end(r, get_be(r->field, LIVE_LENGTH_BYTES));
             break;
         case R_DONE:
-            return pos < len ? ENCODEC_EECDC_TRAILING : ENCODEC_OK;
+            return *pos < len ? ENCODEC_EECDC_TRAILING : ENCODEC_OK;
         default:
             return ENCODEC_EINVAL;
         }
     }
+}
+
+/* Decode from data[0, len) into pcm as far as it takes; *consumed bytes were used. */
+static int reader_decode_some(encodec_ecdc_reader *r, const uint8_t *data, size_t len,
+                              size_t *consumed, float *pcm, size_t max_samples, size_t *n_samples,
+                              int partial)
+{
+    r->partial = partial;
+    r->pcm = pcm;
+    r->pcm_got = 0;
+    r->pcm_max = max_samples;
+    size_t pos = 0;
+    int rc = reader_run(r, data, len, &pos);
+    if (rc >= 0)
+        rc = reader_decode(r); /* frames read so far are final: their audio goes out now */
+    r->pcm = NULL;
+    *consumed = pos;
+    *n_samples = r->pcm_got;
+    return rc;
+}
+
+static int reader_check(const encodec_ecdc_reader *r, const uint8_t *data, size_t len,
+                        const float *pcm, size_t max_samples, const size_t *n_samples)
+{
+    if (!r || !n_samples || (!data && len) || (!pcm && max_samples))
+        return ENCODEC_EINVAL;
+    if (r->finished)
+        return ENCODEC_ESTATE;
+    return r->error;
 }
 
 int encodec_ecdc_reader_push(encodec_ecdc_reader *r, const uint8_t *data, size_t len,
@@ -832,29 +1009,63 @@ int encodec_ecdc_reader_push(encodec_ecdc_reader *r, const uint8_t *data, size_t
 {
     if (n_samples)
         *n_samples = 0;
-    if (!r || !n_samples || (!data && len) || (!pcm && max_samples))
-        return ENCODEC_EINVAL;
-    if (r->finished)
-        return ENCODEC_ESTATE;
-    if (r->error)
-        return r->error;
+    int rc = reader_check(r, data, len, pcm, max_samples, n_samples);
+    if (rc < 0)
+        return rc;
     if (max_samples < encodec_ecdc_reader_max_samples(r, len))
         return ENCODEC_EBUFFER;
     if (len == 0)
         return ENCODEC_OK;
-    r->pcm = pcm;
-    r->pcm_got = 0;
-    r->pcm_max = max_samples;
-    int rc = reader_run(r, data, len);
-    if (rc == ENCODEC_OK)
-        rc = reader_decode(r); /* frames read so far are final: their audio goes out now */
-    r->pcm = NULL;
+    size_t consumed = 0, n = 0;
+    /* (only an LM stream whose header came in this push can outgrow the bound: the decoder
+     * then refuses the frames, ENCODEC_EBUFFER) */
+    rc = reader_decode_some(r, data, len, &consumed, pcm, max_samples, &n, 0);
     if (rc < 0) {
         r->error = rc;
         return rc;
     }
-    *n_samples = r->pcm_got;
+    *n_samples = n;
     return ENCODEC_OK;
+}
+
+int encodec_ecdc_reader_push_partial(encodec_ecdc_reader *r, const uint8_t *data, size_t len,
+                                     size_t *consumed, float *pcm, size_t max_samples,
+                                     size_t *n_samples)
+{
+    if (n_samples)
+        *n_samples = 0;
+    if (consumed)
+        *consumed = 0;
+    int rc = reader_check(r, data, len, pcm, max_samples, n_samples);
+    if (rc == ENCODEC_OK && !consumed)
+        rc = ENCODEC_EINVAL;
+    if (rc < 0)
+        return rc;
+    if (max_samples < encodec_ecdc_reader_min_samples(r))
+        return ENCODEC_EBUFFER;
+    if (len == 0)
+        return ENCODEC_OK;
+    rc = reader_decode_some(r, data, len, consumed, pcm, max_samples, n_samples, 1);
+    if (rc == OUTPUT_FULL)
+        rc = ENCODEC_OK;
+    if (rc == ENCODEC_OK && *consumed == 0 && *n_samples == 0)
+        rc = ENCODEC_EBUFFER; /* no progress: cannot happen with min_samples of room */
+    if (rc < 0) {
+        *consumed = 0;
+        *n_samples = 0;
+        r->error = rc;
+    }
+    return rc;
+}
+
+size_t encodec_ecdc_reader_min_samples(const encodec_ecdc_reader *r)
+{
+    if (!r)
+        return 0;
+    /* a frame and the frames the decoder holds back (its delays, in frames) */
+    size_t startup = 0, steady = 0;
+    encodec_decoder_latency(r->dec, &startup, &steady);
+    return (startup + steady + 1) * (size_t)r->hop;
 }
 
 int encodec_ecdc_reader_finish(encodec_ecdc_reader *r, float *pcm, size_t max_samples,

@@ -219,11 +219,12 @@ static size_t next_piece(fixture *f, size_t left, size_t max_push, size_t min)
 }
 
 /* Run pcm through a writer; the bytes (malloc'd) of the whole stream. */
-static uint8_t *write_stream(fixture *f, encodec_encoder *enc, const float *pcm, size_t n,
-                             int ch, uint64_t announce, size_t max_push, size_t *len)
+static uint8_t *write_stream_lm(fixture *f, encodec_encoder *enc, const float *pcm, size_t n,
+                                int ch, uint64_t announce, size_t max_push, int use_lm,
+                                size_t *len)
 {
     encodec_ecdc_writer *w;
-    assert_int_equal(encodec_ecdc_writer_create(enc, announce, 0, &w), ENCODEC_OK);
+    assert_int_equal(encodec_ecdc_writer_create(enc, announce, use_lm, &w), ENCODEC_OK);
     bytes b = {0};
     for (size_t done = 0; done < n;) {
         size_t c = next_piece(f, n - done, max_push, 0), got = 12345;
@@ -241,6 +242,12 @@ static uint8_t *write_stream(fixture *f, encodec_encoder *enc, const float *pcm,
     encodec_ecdc_writer_free(w);
     *len = b.len;
     return b.data;
+}
+
+static uint8_t *write_stream(fixture *f, encodec_encoder *enc, const float *pcm, size_t n,
+                             int ch, uint64_t announce, size_t max_push, size_t *len)
+{
+    return write_stream_lm(f, enc, pcm, n, ch, announce, max_push, 0, len);
 }
 
 /* Feed a stream to a reader in pieces of 1..max_piece bytes (0: all at once); the first error
@@ -286,6 +293,51 @@ static int read_stream(fixture *f, encodec_decoder *dec, int ch, const uint8_t *
     return rc;
 }
 
+/* The same with encodec_ecdc_reader_push_partial and an output of min_samples + extra: each
+ * call must use some bytes or give some audio, and every byte is eventually taken. */
+static int read_partial(fixture *f, encodec_decoder *dec, int ch, const uint8_t *data,
+                        size_t len, size_t max_piece, size_t extra, float **pcm,
+                        size_t *n_samples)
+{
+    encodec_ecdc_reader *r;
+    assert_int_equal(encodec_ecdc_reader_create(dec, &r), ENCODEC_OK);
+    const size_t cap = encodec_ecdc_reader_min_samples(r) + extra;
+    assert_true(cap > 0);
+    float *buf = malloc(cap * ch * sizeof *buf), *out = NULL;
+    size_t n = 0, pos = 0, used, got;
+    int rc = ENCODEC_OK;
+    if (len) /* less than the minimum: refused, nothing taken */
+        assert_int_equal(encodec_ecdc_reader_push_partial(r, data, len, &used, buf,
+                                                          cap - extra - 1, &got),
+                         ENCODEC_EBUFFER);
+    while (pos < len && rc == ENCODEC_OK) {
+        size_t c = next_piece(f, len - pos, max_piece, 1);
+        while (c > 0) {
+            rc = encodec_ecdc_reader_push_partial(r, data + pos, c, &used, buf, cap, &got);
+            if (rc < 0) {
+                assert_int_equal(used + got, 0);
+                break;
+            }
+            assert_true(used <= c && got <= cap && used + got > 0);
+            out = realloc(out, ((n + got) * ch + 1) * sizeof *out);
+            memcpy(out + n * ch, buf, got * ch * sizeof *out);
+            n += got;
+            pos += used;
+            c -= used;
+        }
+    }
+    int rc2 = encodec_ecdc_reader_finish(r, buf, cap, &got);
+    if (rc == ENCODEC_OK) {
+        rc = rc2;
+        assert_int_equal(got, 0);
+    }
+    encodec_ecdc_reader_free(r);
+    free(buf);
+    *pcm = out;
+    *n_samples = n;
+    return rc;
+}
+
 static int decompress(side *s, const uint8_t *data, size_t len, float **pcm, size_t *n)
 {
     *pcm = NULL;
@@ -310,6 +362,13 @@ static void check_reads(fixture *f, side *s, const uint8_t *data, size_t len, in
     const size_t pieces[] = {0, rnd(f, 2, 64), 1, 3, 200};
     for (int i = 0; i < n_pieces; i++) {
         int rc = read_stream(f, s->dec, s->ch, data, len, pieces[i], &got, &n_got);
+        assert_int_equal(rc, rc_want);
+        if (rc == ENCODEC_OK)
+            assert_same_audio(got, n_got, want, n_want, s->ch);
+        free(got);
+        /* a small output, decoded as far as it takes */
+        rc = read_partial(f, s->dec, s->ch, data, len, pieces[i], i == 2 ? 0 : rnd(f, 0, 2000),
+                          &got, &n_got);
         assert_int_equal(rc, rc_want);
         if (rc == ENCODEC_OK)
             assert_same_audio(got, n_got, want, n_want, s->ch);
@@ -1088,6 +1147,108 @@ static void test_live_format(void **state)
     free(x);
 }
 
+/* ---- entropy-coded (LM) streams ---------------------------------------------------------- */
+
+static void check_lm_side(fixture *f, side *s, const char *model, const char *lm,
+                          const float *pcm, size_t n)
+{
+    /* a model of its own with the LM attached; the fixture's has none */
+    encodec_model *m = tu_load_model(model);
+    char *path = tu_data_path(lm), msg[256];
+    assert_int_equal(encodec_model_load_lm_file(m, path, msg, sizeof msg), ENCODEC_OK);
+    free(path);
+    encodec_encoder *enc;
+    encodec_decoder *dec;
+    assert_int_equal(encodec_encoder_create(m, &enc), ENCODEC_OK);
+    assert_int_equal(encodec_decoder_create(m, &dec), ENCODEC_OK);
+    assert_int_equal(encodec_encoder_set_bandwidth(enc, s->bandwidth), ENCODEC_OK);
+
+    uint8_t *want, *got;
+    size_t want_len, len;
+    assert_int_equal(encodec_compress(enc, pcm, n, 1, &want, &want_len), ENCODEC_OK);
+    const size_t pushes[] = {0, 320, 4999};
+    for (int i = 0; i < 3; i++) { /* the writer's bytes are encodec_compress()'s */
+        assert_int_equal(encodec_encoder_set_threads(enc, 1 + i % 2), ENCODEC_OK);
+        got = write_stream_lm(f, enc, pcm, n, s->ch, n, pushes[i], 1, &len);
+        assert_int_equal(len, want_len);
+        assert_memory_equal(got, want, len);
+        free(got);
+    }
+    assert_int_equal(encodec_encoder_set_threads(enc, 1), ENCODEC_OK);
+
+    float *audio, *a;
+    size_t n_audio, n_a;
+    assert_int_equal(encodec_decompress(dec, want, want_len, &audio, &n_audio), ENCODEC_OK);
+    assert_int_equal(n_audio, n);
+    const size_t pieces[] = {0, 1, 3, 200};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(read_partial(f, dec, s->ch, want, want_len, pieces[i],
+                                      i == 1 ? 0 : rnd(f, 0, 3000), &a, &n_a),
+                         ENCODEC_OK);
+        assert_same_audio(a, n_a, audio, n_audio, s->ch);
+        free(a);
+    }
+    /* a plain push works once the header is in, with the bound for the rest of the stream */
+    assert_int_equal(read_stream(f, dec, s->ch, want, want_len, 1, &a, &n_a), ENCODEC_OK);
+    assert_same_audio(a, n_a, audio, n_audio, s->ch);
+    free(a);
+    /* truncated anywhere: what came is the start of the audio, then TRUNCATED */
+    for (int i = 0; i < 5; i++) {
+        size_t cut = rnd(f, 0, want_len - 1);
+        assert_int_equal(read_partial(f, dec, s->ch, want, cut, 0, 0, &a, &n_a),
+                         ENCODEC_EECDC_TRUNCATED);
+        assert_true(n_a <= n_audio);
+        assert_same_audio(a, n_a, audio, n_a, s->ch);
+        free(a);
+    }
+    encodec_buffer_free(audio);
+
+    /* refused: live LM streams, a model without an LM either way */
+    encodec_ecdc_writer *w;
+    encodec_ecdc_reader *r;
+    assert_int_equal(encodec_ecdc_writer_create(enc, 0, 1, &w), ENCODEC_EUNSUPPORTED);
+    assert_int_equal(encodec_ecdc_writer_create(s->enc, n, 1, &w), ENCODEC_EUNSUPPORTED);
+    assert_null(w);
+    assert_int_equal(encodec_ecdc_reader_create(s->dec, &r), ENCODEC_OK);
+    size_t used, n_out, head = 9 + (size_t)want[7] * 256 + want[8];
+    assert_int_equal(encodec_ecdc_reader_push(r, want, 9, NULL, 0, &n_out), ENCODEC_OK);
+    assert_int_equal(encodec_ecdc_reader_push(r, want + 9, head - 9, NULL, 0, &n_out),
+                     ENCODEC_EUNSUPPORTED);
+    encodec_ecdc_reader_free(r);
+    char json[128];
+    snprintf(json, sizeof json, "{\"m\": \"%s\", \"al\": 0, \"nc\": 2, \"lm\": true, "
+             "\"live\": true}", encodec_model_name(m));
+    uint8_t *live = with_metadata(s, json, &len);
+    assert_int_equal(encodec_ecdc_reader_create(dec, &r), ENCODEC_OK);
+    float *big = malloc(encodec_ecdc_reader_min_samples(r) * s->ch * sizeof *big);
+    assert_int_equal(encodec_ecdc_reader_push_partial(r, live, len, &used, big,
+                                                      encodec_ecdc_reader_min_samples(r),
+                                                      &n_out),
+                     ENCODEC_EUNSUPPORTED);
+    assert_int_equal(used, 0);
+    free(big);
+    free(live);
+    encodec_ecdc_reader_free(r);
+
+    encodec_buffer_free(want);
+    encodec_encoder_free(enc);
+    encodec_decoder_free(dec);
+    encodec_model_free(m);
+}
+
+static void test_lm_streams(void **state)
+{
+    fixture *f = start(state);
+    float *x = make_signal(f, 100000, 2);
+    check_lm_side(f, &f->s24, "tiny24.safetensors", "tiny24_lm.safetensors", f->s24.excerpt,
+                  f->s24.excerpt_len);
+    check_lm_side(f, &f->s24, "tiny24.safetensors", "tiny24_lm.safetensors", x, 9601);
+    check_lm_side(f, &f->s48, "tiny48.safetensors", "tiny48_lm.safetensors", f->s48.excerpt,
+                  f->s48.excerpt_len);
+    check_lm_side(f, &f->s48, "tiny48.safetensors", "tiny48_lm.safetensors", x, 95540);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1102,6 +1263,7 @@ int main(void)
         cmocka_unit_test(test_live48),
         cmocka_unit_test(test_live_latency),
         cmocka_unit_test(test_live_format),
+        cmocka_unit_test(test_lm_streams),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -132,8 +132,15 @@ static void test_byte_streams(void **state)
         pcm[i] = 0.1f * (float)((i * 7919) % 200) / 200.0f - 0.05f;
     uint8_t *bytes = malloc(65536);
     size_t size = 0, n, ns;
-    for (int live = 0; live < 2; live++) {
-        assert_int_equal(encodec_ecdc_writer_create(e, live ? 0 : len, 0, &w), 0);
+    static const char *const kinds[] = {"known length", "live", "LM-coded"};
+    for (int kind = 0; kind < 3; kind++) {
+        const int live = kind == 1, use_lm = kind == 2;
+        if (use_lm) {
+            char *path = tu_data_path("tiny24_lm.safetensors"), msg[256];
+            assert_int_equal(encodec_model_load_lm_file(m, path, msg, sizeof msg), 0);
+            free(path);
+        }
+        assert_int_equal(encodec_ecdc_writer_create(e, live ? 0 : len, use_lm, &w), 0);
         allocations = 0;
         counting = 1;
         size = 0;
@@ -147,7 +154,7 @@ static void test_byte_streams(void **state)
         assert_int_equal(encodec_ecdc_writer_finish(w, bytes + size, 65536 - size, &n), 0);
         size += n;
         counting = 0;
-        print_message("writer (%s): %ld allocations\n", live ? "live" : "known length", allocations);
+        print_message("writer (%s): %ld allocations\n", kinds[kind], allocations);
         assert_int_equal(allocations, 0);
         encodec_ecdc_writer_free(w);
 
@@ -156,15 +163,21 @@ static void test_byte_streams(void **state)
         assert_int_equal(encodec_ecdc_reader_push(r, bytes, header, out, 4 * len, &ns), 0);
         allocations = 0;
         counting = 1;
-        for (size_t pos = header; pos < size; pos += 7) {
+        for (size_t pos = header, used; pos < size; pos += use_lm ? used : 7) {
             const size_t c = size - pos < 7 ? size - pos : 7;
-            assert_int_equal(encodec_ecdc_reader_push(r, bytes + pos, c, out,
-                                                      encodec_ecdc_reader_max_samples(r, c), &ns), 0);
+            if (use_lm) /* decoded as far as the smallest output takes */
+                assert_int_equal(encodec_ecdc_reader_push_partial(
+                                     r, bytes + pos, c, &used, out,
+                                     encodec_ecdc_reader_min_samples(r), &ns), 0);
+            else
+                assert_int_equal(encodec_ecdc_reader_push(r, bytes + pos, c, out,
+                                                          encodec_ecdc_reader_max_samples(r, c),
+                                                          &ns), 0);
         }
         assert_int_equal(encodec_ecdc_reader_finish(r, out, 4 * len, &ns), 0);
         counting = 0;
-        print_message("reader (%s): %ld allocations after the header\n",
-                      live ? "live" : "known length", allocations);
+        print_message("reader (%s): %ld allocations after the header\n", kinds[kind],
+                      allocations);
         assert_int_equal(allocations, 0);
         encodec_ecdc_reader_free(r);
     }
