@@ -229,6 +229,29 @@ class StreamTest(unittest.TestCase):
         self.assertGreater(early, 44 + 2 * 4800, "audio came out before the input ended")
         self.assertEqual(out, want)
 
+    def test_decompress_lm_pipe_is_progressive(self):
+        """An LM-coded stream on a pipe: audio comes out while the input is still coming, and
+        it is the audio of the bit-packed stream of the same codes."""
+        self.write_wav16("in.wav", tone_s16(RATE * 6))
+        self.run_cli("-b", "1.5", "--model", TINY24, "--lm", "in.wav", "lm.ecdc", check=True)
+        self.run_cli("-b", "1.5", "--model", TINY24, "in.wav", "plain.ecdc", check=True)
+        self.run_cli("plain.ecdc", "plain.wav", "--model", TINY24, check=True)
+        with open(self.path("plain.wav"), "rb") as f:
+            want = f.read()
+        with open(self.path("lm.ecdc"), "rb") as f:
+            ref = f.read()
+        p = Piped(["--model", TINY24, "-", "-"], self.env)
+        p.feed_slowly(ref[:len(ref) * 2 // 3], 16, 0.01)
+        deadline = time.monotonic() + 60
+        while p.received() <= 44 + 2 * RATE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        early = p.received()
+        p.feed_slowly(ref[len(ref) * 2 // 3:], 256, 0.001)
+        rc, out, err = p.finish()
+        self.assertEqual(rc, 0, err)
+        self.assertGreater(early, 44 + 2 * RATE, "audio came out before the input ended")
+        self.assertEqual(out, want)
+
     # (d) files read and written progressively ------------------------------------------
 
     def peak_rss_kb(self, *args):
@@ -257,11 +280,13 @@ class StreamTest(unittest.TestCase):
             path = self.write_wav16(name, raw, rate, ch)
             with open(path, "rb") as f:
                 data = f.read()
-            for label, wav in (("whole", data), ("truncated", data[:len(data) - 1000])):
+            for label, wav, lm in (("whole", data, []), ("truncated", data[:len(data) - 1000], []),
+                                   ("whole, --lm", data, ["--lm"])):
                 with open(path, "wb") as f:
                     f.write(wav)
-                self.run_cli("-f", "-b", "1.5", "--model", TINY24, name, "file.ecdc", check=True)
-                whole = self.run_cli("-b", "1.5", "--model", TINY24, "-", "-", stdin=wav,
+                self.run_cli("-f", "-b", "1.5", "--model", TINY24, *lm, name, "file.ecdc",
+                             check=True)
+                whole = self.run_cli("-b", "1.5", "--model", TINY24, *lm, "-", "-", stdin=wav,
                                      check=True)
                 with open(self.path("file.ecdc"), "rb") as f:
                     self.assertEqual(f.read(), whole.stdout, f"{name} {label}")
@@ -274,7 +299,8 @@ class StreamTest(unittest.TestCase):
                 f.write(wav)
         feeder = threading.Thread(target=feed)
         feeder.start()
-        self.run_cli("-f", "-b", "1.5", "--model", TINY24, "fifo.wav", "fifo.ecdc", check=True)
+        self.run_cli("-f", "-b", "1.5", "--model", TINY24, *lm, "fifo.wav", "fifo.ecdc",
+                     check=True)
         feeder.join()
         with open(self.path("fifo.ecdc"), "rb") as f:
             self.assertEqual(f.read(), whole.stdout)
@@ -291,10 +317,15 @@ class StreamTest(unittest.TestCase):
                 self.peak_rss_kb("-f", "-b", "1.5", "--model", TINY24, f"in{seconds}.wav",
                                  f"c{seconds}.ecdc"),
                 self.peak_rss_kb("-f", "--model", TINY24, f"c{seconds}.ecdc",
-                                 f"d{seconds}.wav"))
-        with wave.open(self.path("d200.wav"), "rb") as w:
-            self.assertEqual(w.getnframes(), RATE * 200)
-        for i, job in enumerate(("compress", "decompress")):
+                                 f"d{seconds}.wav"),
+                self.peak_rss_kb("-f", "-b", "1.5", "--model", TINY24, "--lm",
+                                 f"in{seconds}.wav", f"l{seconds}.ecdc"),
+                self.peak_rss_kb("-f", "--model", TINY24, f"l{seconds}.ecdc",
+                                 f"e{seconds}.wav"))
+        for name in ("d200.wav", "e200.wav"):
+            with wave.open(self.path(name), "rb") as w:
+                self.assertEqual(w.getnframes(), RATE * 200)
+        for i, job in enumerate(("compress", "decompress", "compress --lm", "decompress lm")):
             growth = rss[200][i] - rss[20][i]
             self.assertLess(growth, 16 * 1024, f"{job}: {rss[20][i]} KB for 20 s, "
                             f"{rss[200][i]} KB for 200 s")

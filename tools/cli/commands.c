@@ -240,36 +240,3 @@ int check_raw_output(const cli_options *o, const encodec_model *m)
     }
     return 0;
 }
-
-int run_decompress(const cli_options *o, const byte_buf *in)
-{
-    const char *in_name = diag_name(o->input, 0);
-    encodec_model *m = NULL;
-    encodec_ecdc_info info;
-    int ok = 0;
-    char label[160];
-    job_label(o, label, sizeof label);
-
-    progress_begin(!o->quiet, label);
-    progress_stage("reading", 0, 0.03);
-    int err = encodec_ecdc_probe(in->data, in->size, &info);
-    if (err != ENCODEC_OK) {
-        diag_error(in_name, "corrupt .ecdc file: %s", encodec_strerror(err));
-        goto done;
-    }
-    progress_stage("loading", 0.03, 0.1);
-    m = model_open(o->model_file, info.model_name, in_name);
-    if (!m || (o->raw_out && check_raw_output(o, m) != 0))
-        goto done;
-    if (info.use_lm && !encodec_model_has_lm(m) &&
-        model_attach_lm(m, o->model_file, o->lm_file, in_name) != 0)
-        goto done;
-    progress_set_audio_seconds((double)info.audio_length / encodec_model_sample_rate(m));
-    if (decompress_to_wav(o, in_name, m, in->data, in->size, 0.1) != 0)
-        goto done;
-    ok = 1;
-done:
-    progress_end(ok);
-    encodec_model_free(m);
-    return ok ? 0 : 1;
-}

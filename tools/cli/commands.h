@@ -1,5 +1,5 @@
-/* The jobs: compress (audio -> .ecdc), decompress (.ecdc -> WAV), the compress/decompress
- * cycle (audio -> WAV), and info. Each returns the process exit status. */
+/* The jobs: compress (audio -> .ecdc), decompress (.ecdc -> WAV, stream_decompress.c), the
+ * compress/decompress cycle (audio -> WAV), and info. Each returns the process exit status. */
 #ifndef ENCODEC_CLI_COMMANDS_H
 #define ENCODEC_CLI_COMMANDS_H
 
@@ -12,7 +12,6 @@ int is_ecdc(const char *path, const byte_buf *data);
 
 /* Inputs are already read; outputs already checked. out_is_wav selects the cycle. */
 int run_compress(const cli_options *o, const byte_buf *in, int out_is_wav);
-int run_decompress(const cli_options *o, const byte_buf *in);
 /* Progressive versions for pipes (stream_*.c). head holds the bytes of stdin already read
  * (at least the 4 of the magic when there are that many); the rest is read from stdin.
  * run_decompress_stream with from_stdin = 0 decodes head alone (a whole file in memory). */

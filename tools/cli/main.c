@@ -394,7 +394,7 @@ int main(int argc, char **argv)
             rc = 1;
         else
             rc = run_compress(o, &in, out_is_wav);
-    } else if (rc == 0 && regular && !decompress && !o->raw && !o->lm && !out_is_wav &&
+    } else if (rc == 0 && regular && !decompress && !o->raw && !out_is_wav &&
                (rc = run_compress_file_stream(o)) != STREAM_FALLBACK) {
         /* done: streamed from the file */
     } else if (rc == 0 || rc == STREAM_FALLBACK) {

@@ -4,7 +4,8 @@
  *  - Raw PCM on a pipe (`arecord ... | encodec --raw - -`): a live stream (length unknown until
  *    the end); its final length is the one the whole-file path gives, ceil(n * rate / old rate).
  *  - Audio files whose length the header states exactly (WAV, W64, RF64, AIFF, CAF): a stream
- *    of known length, byte for byte the whole-file path's .ecdc. Should the file hold another
+ *    of known length, byte for byte the whole-file path's .ecdc (with --lm too: the LM codes
+ *    the frames as they come). Should the file hold another
  *    number of frames than its header says, the output is dropped and the caller falls back
  *    to the whole-file path. */
 #include <errno.h>
@@ -19,6 +20,7 @@
 
 #include "atomic_output.h"
 #include "commands.h"
+#include "model_path.h"
 #include "diag.h"
 #include "encodec.h"
 #include "progress.h"
@@ -206,6 +208,9 @@ static int compress_source(const cli_options *o, source *src, const char *in_nam
     m = open_compress_model(o, j.in_name);
     if (!m)
         goto done;
+    if (o->lm && !encodec_model_has_lm(m) &&
+        model_attach_lm(m, o->model_file, o->lm_file, "--lm") != 0)
+        goto done;
     const int rate = encodec_model_sample_rate(m);
     const int in_rate = src->rate ? src->rate : rate;
     const int in_ch = src->channels ? src->channels : encodec_model_channels(m);
@@ -225,13 +230,22 @@ static int compress_source(const cli_options *o, source *src, const char *in_nam
 #define RESAMPLED(n) (((uint64_t)(n) * (uint64_t)rate + (uint64_t)in_rate - 1) / (uint64_t)in_rate)
     j.limit = src->sf ? RESAMPLED(src->announced) : 0;
 
+    if (o->lm && j.limit == 0) {
+        status = STREAM_FALLBACK; /* LM-coded streams need their length up front */
+        goto done;
+    }
     int err = encodec_encoder_create(m, &enc);
     if (err == ENCODEC_OK)
         err = encodec_encoder_set_bandwidth(enc, o->bandwidth);
     if (err == ENCODEC_OK)
         err = encodec_encoder_set_threads(enc, o->threads);
     if (err == ENCODEC_OK)
-        err = encodec_ecdc_writer_create(enc, j.limit, 0, &j.writer);
+        err = encodec_ecdc_writer_create(enc, j.limit, o->lm, &j.writer);
+    if (err == ENCODEC_EUNSUPPORTED && o->lm) { /* as the whole-file path says it */
+        diag_error(j.in_name, "--lm: entropy coding is not supported with model \"%s\" in "
+                   "this version of libencodec", encodec_model_name(m));
+        goto done;
+    }
     if (err != ENCODEC_OK) {
         diag_error(j.in_name, "cannot encode with model \"%s\": %s", encodec_model_name(m),
                    encodec_strerror(err));

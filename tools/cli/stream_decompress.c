@@ -1,8 +1,8 @@
 /* Progressive decompression of .ecdc streams: bytes are pushed into an encodec_ecdc_reader as
- * they arrive (stdin) or in small slices (a file read into memory), and the audio it returns is
- * written at once (WAV or raw PCM), so `cat x.ecdc | encodec - - | aplay` plays while the input
- * is still coming and memory does not grow with the length. Streams coded with the LM are read
- * whole and decoded with encodec_decompress() (the reader does not take them). */
+ * they arrive (stdin) or from a file read into memory, decoded as far as a fixed audio buffer
+ * takes, and the audio is written at once (WAV or raw PCM), so `cat x.ecdc | encodec - - |
+ * aplay` plays while the input is still coming and memory does not grow with the length.
+ * LM-coded streams too: a frame's audio goes out as soon as its symbols are decoded. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,7 @@
 #include "raw_pcm.h"
 
 #define READ_BLOCK 65536
-#define PUSH_SLICE 1024 /* bytes per push: the audio buffer is sized for the most one can give */
+#define PCM_FRAMES 8192 /* audio buffer (per channel), at least the reader's minimum */
 #define MAX_HEADER (1u << 20) /* JSON metadata beyond this is not an .ecdc header */
 
 /* Read the header (magic, version, length, JSON) and find the model it names. Returns 0, or
@@ -64,11 +64,6 @@ int run_decompress_stream(const cli_options *o, byte_buf *head, int from_stdin)
         diag_error(in_name, "corrupt .ecdc file: %s", encodec_strerror(err));
         return 1;
     }
-    if (use_lm) { /* entropy-coded: decoded from the whole stream */
-        if (from_stdin && input_read_append("-", head) != 0)
-            return 1;
-        return run_decompress(o, head);
-    }
 
     encodec_model *m = NULL;
     encodec_decoder *dec = NULL;
@@ -89,6 +84,9 @@ int run_decompress_stream(const cli_options *o, byte_buf *head, int from_stdin)
     m = model_open(o->model_file, model_name, in_name);
     if (!m || (o->raw_out && check_raw_output(o, m) != 0))
         goto done;
+    if (use_lm && !encodec_model_has_lm(m) &&
+        model_attach_lm(m, o->model_file, o->lm_file, in_name) != 0)
+        goto done;
     const int ch = encodec_model_channels(m);
     err = encodec_decoder_create(m, &dec);
     if (err == ENCODEC_OK)
@@ -99,31 +97,26 @@ int run_decompress_stream(const cli_options *o, byte_buf *head, int from_stdin)
         diag_error(in_name, "decoding failed: %s", encodec_strerror(err));
         goto done;
     }
+    pcm_cap = encodec_ecdc_reader_min_samples(reader);
+    pcm_cap = pcm_cap > PCM_FRAMES ? pcm_cap : PCM_FRAMES;
+    if (!(pcm = malloc(pcm_cap * (size_t)ch * sizeof *pcm))) {
+        diag_error(NULL, "out of memory");
+        goto done;
+    }
     progress_stage("streaming", 0.05, 1.0);
     const unsigned char *data = head->data;
     size_t len = head->size;
     uint64_t total = 0;
     for (;;) {
-        while (len > 0) { /* push what we have, in slices the output buffer can take */
-            size_t part = len < PUSH_SLICE ? len : PUSH_SLICE;
-            size_t need = encodec_ecdc_reader_max_samples(reader, part);
-            if (need > pcm_cap) {
-                float *p = realloc(pcm, need * (size_t)ch * sizeof *p);
-                if (!p) {
-                    diag_error(NULL, "out of memory");
-                    goto done;
-                }
-                pcm = p;
-                pcm_cap = need;
-            }
-            size_t n = 0;
-            err = encodec_ecdc_reader_push(reader, data, part, pcm, pcm_cap, &n);
+        while (len > 0) { /* decode what we have, as far as the audio buffer takes */
+            size_t n = 0, used = 0;
+            err = encodec_ecdc_reader_push_partial(reader, data, len, &used, pcm, pcm_cap, &n);
             if (err != ENCODEC_OK) {
                 report_decode_error(o, in_name, m, err);
                 goto done;
             }
-            data += part;
-            len -= part;
+            data += used;
+            len -= used;
             if (!sink) { /* the header has been accepted: the output can start */
                 encodec_ecdc_info info;
                 sink = sink_open(o->output, o->force, o->raw_out ? 1 + o->raw_format : 0, ch,
@@ -147,16 +140,7 @@ int run_decompress_stream(const cli_options *o, byte_buf *head, int from_stdin)
         data = block;
         len = (size_t)got;
     }
-    size_t need = encodec_ecdc_reader_max_samples(reader, 0), n = 0;
-    if (need > pcm_cap) {
-        float *p = realloc(pcm, need * (size_t)ch * sizeof *p);
-        if (!p) {
-            diag_error(NULL, "out of memory");
-            goto done;
-        }
-        pcm = p;
-        pcm_cap = need;
-    }
+    size_t n = 0;
     err = encodec_ecdc_reader_finish(reader, pcm, pcm_cap, &n);
     if (err != ENCODEC_OK) {
         report_decode_error(o, in_name, m, err);
