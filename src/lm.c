@@ -64,6 +64,10 @@ typedef struct {
     float (*dot)(const float *w, const float *x, int n);
     void (*axpy)(float a, const float *v, float *o, int n);
     void (*softmax)(float *v, int n);
+    void (*scores)(const float *q, const float *kt, size_t ldk, int hd, int n_slots,
+                   float *scores);
+    void (*weighted_values)(const float *p, int n, const float *rows, size_t ldv, int first,
+                            int window, const float *cur, int hd, float *o);
 } lm_kernels;
 
 static inline void lm_half8_generic(lanes8 *v, const uint16_t *p)
@@ -183,6 +187,33 @@ static void attention(const ecl_lm *lm, const lm_kernels *kern, const float *qkv
             oh[i] = 0.0f;
         for (int j = 0; j < n; j++)
             kern->axpy(scores[j], values[j] + off, oh, hd);
+    }
+}
+
+/* The same attention over a layer's ring: n past entries from slot `oldest` (chronological
+ * order wraps at `window`), keys transposed (kt[e * ldk + slot]), values as rows, then the
+ * frame's own key and value in qkv. The same bits as attention() over those rows in order.
+ * slot_scores: [ldk]; scores: [window + 1]. */
+static void attention_ring(const ecl_lm *lm, const lm_kernels *kern, const float *qkv,
+                           const float *kt, size_t ldk, const float *values, int n, int oldest,
+                           int window, float *q_scaled, float *slot_scores, float *scores,
+                           float *o)
+{
+    const int d = lm->dim, hd = lm->head_dim;
+    for (int i = 0; i < d; i++)
+        q_scaled[i] = qkv[i] / lm->q_divisor;
+    /* slots [oldest, oldest + n) wrapped: chronological order is two runs of slots */
+    const int run1 = n < window - oldest ? n : window - oldest;
+    for (int h = 0; h < lm->num_heads; h++) {
+        const int off = h * hd;
+        /* the ring fills slots 0.. first, so its entries are always slots [0, n) */
+        kern->scores(q_scaled + off, kt + (size_t)off * ldk, ldk, hd, n, slot_scores);
+        memcpy(scores, slot_scores + oldest, (size_t)run1 * sizeof *scores);
+        memcpy(scores + run1, slot_scores, (size_t)(n - run1) * sizeof *scores);
+        scores[n] = kern->dot(q_scaled + off, qkv + d + off, hd);
+        kern->softmax(scores, n + 1);
+        kern->weighted_values(scores, n, values + off, (size_t)d, oldest, window,
+                              qkv + 2 * d + off, hd, o + off);
     }
 }
 
@@ -588,15 +619,16 @@ struct ecl_lm_state {
     /* ---- reset marker: below, the stream's history (set by ecl_lm_state_reset) ---- */
     int64_t offset; /* frames processed in this segment */
     int n_past;     /* entries in every layer's ring (1..window) */
-    int oldest;     /* ring slot of the oldest entry */
-    float *keys;    /* [num_layers][window][dim]: W_k s + b_k of past layer inputs s */
+    int oldest;     /* ring slot of the oldest entry (0 until the ring is full) */
+    size_t ldk;     /* window rounded up to 8 */
+    float *keys;    /* [num_layers][dim][ldk]: W_k s + b_k of past layer inputs s, transposed
+                       (element e of slot r at [e * ldk + r]: the scores are vectors of slots) */
     float *values;  /* [num_layers][window][dim]: W_v s + b_v */
     /* ---- scratch ---- */
     float *x;                /* [dim] the current frame's activation */
     frame_scratch s;
     float *bx, *bqkv, *battn, *btmp, *bhidden; /* [ECL_LM_BLOCK][...] for ecl_lm_steps */
-    const float **key_rows;   /* [window + 1] chronological window for attention */
-    const float **value_rows; /* [window + 1] */
+    float *slot_scores;       /* [ldk] */
     void *block;
 };
 
@@ -615,18 +647,19 @@ int ecl_lm_state_create(const ecl_lm *lm, int past_context, ecl_lm_state **out)
     st->n_threads = 1;
     st->kern = lm_kernels_for(ecl_isa_default());
     const size_t d = (size_t)lm->dim, w = (size_t)st->window;
+    st->ldk = (w + 7) & ~(size_t)7;
     size_t ring, total;
-    if (!ecl_mul_size((size_t)lm->num_layers * w, d, &ring) || ring > SIZE_MAX / 4) {
+    if (!ecl_mul_size((size_t)lm->num_layers * st->ldk, d, &ring) || ring > SIZE_MAX / 4) {
         free(st);
         return ENCODEC_ENOMEM;
     }
-    /* rings, x, qkv, q_scaled, attn, tmp, hidden, scores (each rounded to 16 floats) */
+    /* rings, x, qkv, q_scaled, attn, tmp, hidden, slot scores, scores (each rounded to 16
+     * floats) */
     const size_t ffr = ((size_t)lm->ff_dim + 15) & ~(size_t)15;
-    total = 2 * ring + (d + 16) * 7 + ffr + w + 1 + 16 + ECL_LM_BLOCK * ((d + 16) * 6 + ffr);
+    total = 2 * ring + (d + 16) * 7 + ffr + st->ldk + w + 1 + 32 +
+            ECL_LM_BLOCK * ((d + 16) * 6 + ffr);
     st->block = ecl_calloc(total, sizeof(float));
-    st->key_rows = calloc(w + 1, sizeof *st->key_rows);
-    st->value_rows = calloc(w + 1, sizeof *st->value_rows);
-    if (!st->block || !st->key_rows || !st->value_rows) {
+    if (!st->block) {
         ecl_lm_state_free(st);
         return ENCODEC_ENOMEM;
     }
@@ -645,6 +678,7 @@ int ecl_lm_state_create(const ecl_lm *lm, int past_context, ecl_lm_state **out)
     st->battn = p, p += ECL_LM_BLOCK * dr;
     st->btmp = p, p += ECL_LM_BLOCK * dr;
     st->bhidden = p, p += ECL_LM_BLOCK * ffr;
+    st->slot_scores = p, p += (st->ldk + 15) & ~(size_t)15;
     st->s.scores = p;
     ecl_lm_state_reset(st);
     *out = st;
@@ -656,9 +690,16 @@ void ecl_lm_state_free(ecl_lm_state *st)
     if (!st)
         return;
     ecl_free(st->block);
-    free(st->key_rows);
-    free(st->value_rows);
     free(st);
+}
+
+/* Key k of layer l into ring slot `slot` (transposed). */
+static void store_key(ecl_lm_state *st, int l, int slot, const float *k)
+{
+    const size_t d = (size_t)st->lm->dim;
+    float *kt = st->keys + (size_t)l * d * st->ldk + (size_t)slot;
+    for (size_t e = 0; e < d; e++)
+        kt[e * st->ldk] = k[e];
 }
 
 void ecl_lm_state_reset(ecl_lm_state *st)
@@ -671,7 +712,7 @@ void ecl_lm_state_reset(ecl_lm_state *st)
      * and value are just the biases. */
     for (int l = 0; l < lm->num_layers; l++) {
         const float *b = lm->layers[l].in_proj_b;
-        memcpy(st->keys + (size_t)l * st->window * d, b + d, d * sizeof(float));
+        store_key(st, l, 0, b + d);
         memcpy(st->values + (size_t)l * st->window * d, b + 2 * d, d * sizeof(float));
     }
     st->n_past = 1;
@@ -710,20 +751,14 @@ int ecl_lm_step(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_c
     embed_frame(lm, prev, n_codebooks, st->offset, x);
     for (int l = 0; l < lm->num_layers; l++) {
         const ecl_lm_layer *ly = &lm->layers[l];
-        float *ring_k = st->keys + (size_t)l * w * d, *ring_v = st->values + (size_t)l * w * d;
+        const float *ring_k = st->keys + (size_t)l * d * st->ldk;
+        float *ring_v = st->values + (size_t)l * w * d;
         st->kern->matvec(&ly->in_proj, ly->in_proj_b, x, 3 * lm->dim, lm->dim, s->qkv,
                          st->n_threads);
-        for (int j = 0; j < n; j++) {
-            const size_t r = (size_t)((st->oldest + j) % st->window);
-            st->key_rows[j] = ring_k + r * d;
-            st->value_rows[j] = ring_v + r * d;
-        }
-        st->key_rows[n] = s->qkv + d;
-        st->value_rows[n] = s->qkv + 2 * d;
-        attention(lm, st->kern, s->qkv, st->key_rows, st->value_rows, n + 1, s->q_scaled, s->scores,
-                  s->attn);
+        attention_ring(lm, st->kern, s->qkv, ring_k, st->ldk, ring_v, n, st->oldest, st->window,
+                       s->q_scaled, st->slot_scores, s->scores, s->attn);
         /* the ring keeps projections of this layer's input, never re-projected */
-        memcpy(ring_k + (size_t)slot * d, s->qkv + d, d * sizeof(float));
+        store_key(st, l, slot, s->qkv + d);
         memcpy(ring_v + (size_t)slot * d, s->qkv + 2 * d, d * sizeof(float));
         layer_finish(lm, st->kern, ly, x, s, st->n_threads);
     }
@@ -760,7 +795,7 @@ int ecl_lm_steps(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_
                     X + (size_t)t * dr);
     for (int l = 0; l < lm->num_layers; l++) {
         const ecl_lm_layer *ly = &lm->layers[l];
-        float *ring_k = st->keys + (size_t)l * (size_t)window * d;
+        const float *ring_k = st->keys + (size_t)l * d * st->ldk;
         float *ring_v = st->values + (size_t)l * (size_t)window * d;
         kern->matmat(&ly->in_proj, ly->in_proj_b, X, dr, B, 3 * lm->dim, lm->dim, QKV, 3 * dr,
                      nt);
@@ -770,16 +805,9 @@ int ecl_lm_steps(const ecl_lm *lm, ecl_lm_state *st, const int32_t *prev, int n_
             const float *qkv = QKV + (size_t)t * 3 * dr;
             const int n = n_past;
             const int slot = n < window ? (oldest + n) % window : oldest;
-            for (int j = 0; j < n; j++) {
-                const size_t r = (size_t)((oldest + j) % window);
-                st->key_rows[j] = ring_k + r * d;
-                st->value_rows[j] = ring_v + r * d;
-            }
-            st->key_rows[n] = qkv + d;
-            st->value_rows[n] = qkv + 2 * d;
-            attention(lm, kern, qkv, st->key_rows, st->value_rows, n + 1, st->s.q_scaled,
-                      st->s.scores, A + (size_t)t * dr);
-            memcpy(ring_k + (size_t)slot * d, qkv + d, d * sizeof(float));
+            attention_ring(lm, kern, qkv, ring_k, st->ldk, ring_v, n, oldest, window,
+                           st->s.q_scaled, st->slot_scores, st->s.scores, A + (size_t)t * dr);
+            store_key(st, l, slot, qkv + d);
             memcpy(ring_v + (size_t)slot * d, qkv + 2 * d, d * sizeof(float));
             if (n < window)
                 n_past = n + 1;

@@ -179,6 +179,42 @@ static void LMK(axpy)(float a, const float *v, float *o, int n)
         o[i] += a * v[i];
 }
 
+/* Attention scores of one head for key slots [0, n_slots) rounded up to eight: keys stored
+ * transposed, element i of slot s at kt[i * ldk + s] (ldk a multiple of eight). scores[s] has
+ * exactly dot()'s bits for q and that key: element i accumulated in lane i mod 8 in increasing
+ * i, the lanes added in hsum8's tree; here a vector holds eight slots, one per lane, and the
+ * eight "lanes" of dot() are eight vectors. */
+static void LMK(scores)(const float *q, const float *kt, size_t ldk, int hd, int n_slots,
+                        float *scores)
+{
+    for (int s = 0; s < n_slots; s += 8) {
+        lanes8 acc[8], kv;
+        for (int l = 0; l < 8; l++)
+            acc[l] = (lanes8)LANES8_ZERO;
+        for (int i = 0; i < hd; i++) {
+            memcpy(&kv, kt + (size_t)i * ldk + (size_t)s, sizeof kv);
+            LANES8_MADD(acc[i & 7], LANES8_SET1(q[i]), kv);
+        }
+        float a[8][8];
+        memcpy(a, acc, sizeof a);
+        for (int j = 0; j < 8; j++)
+            scores[s + j] = ((a[0][j] + a[4][j]) + (a[2][j] + a[6][j])) +
+                            ((a[1][j] + a[5][j]) + (a[3][j] + a[7][j]));
+    }
+}
+
+/* o[i] = sum_j p[j] v_j[i] for i < hd, in increasing j (axpy's arithmetic): v_j for j < n is
+ * the value in ring slot (first + j) mod window (rows of stride ldv), v_n is cur. */
+static void LMK(weighted_values)(const float *p, int n, const float *rows, size_t ldv, int first,
+                                 int window, const float *cur, int hd, float *o)
+{
+    for (int i = 0; i < hd; i++)
+        o[i] = 0.0f;
+    for (int j = 0, slot = first; j < n; j++, slot = slot + 1 == window ? 0 : slot + 1)
+        LMK(axpy)(p[j], rows + (size_t)slot * ldv, o, hd);
+    LMK(axpy)(p[n], cur, o, hd);
+}
+
 /* In-place softmax of n values: exp(v - max) from detmath, sequential double sum, each value
  * divided by the sum in double and rounded once (the subtraction and division are element-wise,
  * so vectors change nothing). */
@@ -217,7 +253,7 @@ static void LMK(softmax)(float *v, int n)
 }
 
 static const lm_kernels LMK(lm_kernels) = {LMK(matvec), LMK(matmat), LMK(dot), LMK(axpy),
-                                         LMK(softmax)};
+                                         LMK(softmax), LMK(scores), LMK(weighted_values)};
 
 #undef LMK
 #undef LMK_CAT
