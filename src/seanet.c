@@ -9,7 +9,12 @@
  * so streaming output equals it bit for bit. All memory is allocated at create. A layer's
  * output is taken over (copied or transformed) by the next stage before any other layer runs,
  * so all layers write their outputs into one shared buffer (and residual blocks their ELU
- * input into a second one): only the state a layer keeps between calls is its own. */
+ * input into a second one): only the state a layer keeps between calls is its own. Holding
+ * layers hold one after another: until a holding layer is flushed, the layers after it get
+ * nothing, and its flush hands everything on before the next one holds. So they all hold in
+ * one shared buffer, and residual blocks of holding convolutions queue in two shared ones (a
+ * shortcut convolution holds beside its block's branch: in the skip queue, empty until the
+ * shortcut's flush fills it). */
 #include "seanet.h"
 
 #include <stdlib.h>
@@ -88,8 +93,11 @@ struct ecl_seanet_stream {
     size_t scratch_floats, n_ptrs;
     float *out_buf, *act_buf; /* shared: every layer's output; residual blocks' ELU input */
     size_t out_floats, act_floats;
+    float *hold_buf, *hold_q[2]; /* shared by holding layers: held input; residual queues */
+    size_t hold_floats, hold_q_floats;
     void **allocs;
     int n_allocs, cap_allocs, failed;
+    size_t alloc_floats; /* all of them together */
     ecl_trace_fn trace;
     void *trace_ctx;
 };
@@ -111,10 +119,12 @@ static float *stream_alloc(ecl_seanet_stream *s, size_t n_floats)
         s->cap_allocs = cap;
     }
     float *buf = ecl_calloc(n_floats ? n_floats : 1, sizeof(float));
-    if (!buf)
+    if (!buf) {
         s->failed = 1;
-    else
+    } else {
         s->allocs[s->n_allocs++] = buf;
+        s->alloc_floats += n_floats;
+    }
     return buf;
 }
 
@@ -134,8 +144,11 @@ static void need_scratch(ecl_seanet_stream *s, size_t floats, size_t ptrs)
 
 /* ---- convolution ------------------------------------------------------------------------------ */
 
-/* Plans buffers for at most in_max input samples per push (all of a segment when holding). */
-static int sconv_init(ecl_seanet_stream *s, sconv *sc, const ecl_conv *cv, int in_max)
+/* Plans buffers for at most in_max input samples per push (all of a segment when holding).
+ * shared > 0: a held input goes to the shared hold buffer; < 0: where the caller says (a
+ * shortcut: its block's skip queue); both set after the build. */
+static int sconv_init(ecl_seanet_stream *s, sconv *sc, const ecl_conv *cv, int in_max,
+                      int shared)
 {
     const int causal = s->m->cfg.causal, st = cv->stride;
     sc->cv = cv;
@@ -149,7 +162,11 @@ static int sconv_init(ecl_seanet_stream *s, sconv *sc, const ecl_conv *cv, int i
     sc->hold = cv->norm_weight != NULL;
     sc->cap = sc->left + sc->retain + in_max + right_max + 1;
     sc->out_cap = (sc->cap - sc->k_eff) / st + 1;
-    sc->buf = stream_alloc(s, (size_t)cv->c_in * sc->cap);
+    if (sc->hold && shared > 0)
+        need_shared(&s->hold_floats, (size_t)cv->c_in * sc->cap);
+    else if (!sc->hold || shared == 0)
+        sc->buf = stream_alloc(s, (size_t)cv->c_in * sc->cap);
+    /* else (a residual block's shortcut): set by the block */
     need_shared(&s->out_floats, (size_t)cv->c_out * sc->out_cap);
     need_scratch(s, ecl_k_conv1d_scratch_floats(cv->c_in, sc->cap, st),
                  ecl_k_conv1d_scratch_ptrs(cv->c_in, cv->kernel));
@@ -266,7 +283,10 @@ static int sconvtr_init(ecl_seanet_stream *s, sconvtr *tc, const ecl_conv *cv, i
     tc->hold = cv->norm_weight != NULL;
     tc->cap = 2 * (tc->taps - 1) + in_max;
     tc->full_cap = (in_max + tc->taps) * cv->stride;
-    tc->hist = stream_alloc(s, (size_t)cv->c_in * tc->cap);
+    if (tc->hold)
+        need_shared(&s->hold_floats, (size_t)cv->c_in * tc->cap);
+    else
+        tc->hist = stream_alloc(s, (size_t)cv->c_in * tc->cap);
     need_shared(&s->out_floats, (size_t)cv->c_out * tc->full_cap);
     need_scratch(s, (size_t)cv->c_out * (in_max + tc->taps), (size_t)cv->c_in * tc->taps);
     return tc->full_cap;
@@ -275,8 +295,6 @@ static int sconvtr_init(ecl_seanet_stream *s, sconvtr *tc, const ecl_conv *cv, i
 static void sconvtr_reset(sconvtr *tc)
 {
     tc->n_in = tc->done = tc->pos_emitted = 0;
-    for (int i = 0; i < tc->cv->c_in; i++) /* the frames before the stream are zeros */
-        memset(tc->hist + (size_t)i * tc->cap, 0, (size_t)(tc->taps - 1) * sizeof(float));
 }
 
 /* Compute frames [done, done + n) (their inputs are in hist) into full; returns positions. */
@@ -311,6 +329,9 @@ static chunk sconvtr_view(ecl_seanet_stream *s, sconvtr *tc, long first, long co
 
 static chunk sconvtr_push(ecl_seanet_stream *s, sconvtr *tc, chunk in)
 {
+    if (tc->n_in == 0) /* the frames before the stream are zeros (set now: hist may be shared) */
+        for (int i = 0; i < tc->cv->c_in; i++)
+            memset(tc->hist + (size_t)i * tc->cap, 0, (size_t)(tc->taps - 1) * sizeof(float));
     ecl_k_move_rows(tc->hist + (tc->taps - 1) + (tc->n_in - tc->done), (size_t)tc->cap, in.d,
                     (size_t)in.stride, in.c, (size_t)in.n, &s->ex);
     tc->n_in += in.n;
@@ -350,11 +371,12 @@ static int sres_init(ecl_seanet_stream *s, sres *r, const ecl_resblock *rb, int 
 {
     const int c = rb->conv1.c_in;
     r->true_skip = s->m->cfg.true_skip;
-    const int out1 = sconv_init(s, &r->conv1, &rb->conv1, in_max);
-    const int out2 = sconv_init(s, &r->conv2, &rb->conv2, out1);
+    const int out1 = sconv_init(s, &r->conv1, &rb->conv1, in_max, 1);
+    const int out2 = sconv_init(s, &r->conv2, &rb->conv2, out1, 1);
     int out_skip = in_max;
     if (!r->true_skip)
-        out_skip = sconv_init(s, &r->shortcut, &rb->shortcut, in_max);
+        out_skip = sconv_init(s, &r->shortcut, &rb->shortcut, in_max, -1);
+    const int shortcut_held = !r->true_skip && r->shortcut.hold;
     r->act_cap = in_max;
     /* A queue holds one push's output plus what one side lags behind the other: at most the
      * samples the branch's convolutions keep back (their buffers beyond the push size). */
@@ -362,8 +384,14 @@ static int sres_init(ecl_seanet_stream *s, sres *r, const ecl_resblock *rb, int 
     r->q_cap = (out2 > out_skip ? out2 : out_skip) + lag;
     need_shared(&s->act_floats, (size_t)c * r->act_cap);
     need_shared(&s->out_floats, (size_t)c * r->q_cap);
-    r->q_branch = stream_alloc(s, (size_t)c * r->q_cap);
-    r->q_skip = stream_alloc(s, (size_t)c * r->q_cap);
+    if (r->conv1.hold) { /* the block holds until its flush: its queues are shared */
+        need_shared(&s->hold_q_floats, (size_t)c * r->q_cap);
+        if (shortcut_held)
+            need_shared(&s->hold_q_floats, (size_t)c * r->shortcut.cap);
+    } else {
+        r->q_branch = stream_alloc(s, (size_t)c * r->q_cap);
+        r->q_skip = stream_alloc(s, (size_t)c * r->q_cap);
+    }
     return r->q_cap;
 }
 
@@ -499,7 +527,7 @@ static int build(ecl_seanet_stream *s)
     const int R = c->n_residual_layers;
     int idx = 0, cap = s->in_max;
     layer *l = add_layer(s, LAYER_CONV, idx++);
-    cap = sconv_init(s, &l->u.conv, &net->conv_in, cap);
+    cap = sconv_init(s, &l->u.conv, &net->conv_in, cap, 1);
     if (s->decoder && net->lstm.n_layers > 0) {
         l = add_layer(s, LAYER_LSTM, idx++);
         cap = slstm_init(s, &l->u.lstm, &net->lstm, cap);
@@ -517,7 +545,7 @@ static int build(ecl_seanet_stream *s)
         if (!s->decoder) {
             add_layer(s, LAYER_ELU, idx++);
             l = add_layer(s, LAYER_CONV, idx++);
-            cap = sconv_init(s, &l->u.conv, &net->resample[st], cap);
+            cap = sconv_init(s, &l->u.conv, &net->resample[st], cap, 1);
         }
     }
     if (!s->decoder && net->lstm.n_layers > 0) {
@@ -526,7 +554,32 @@ static int build(ecl_seanet_stream *s)
     }
     add_layer(s, LAYER_ELU, idx++);
     l = add_layer(s, LAYER_CONV, idx++);
-    return sconv_init(s, &l->u.conv, &net->conv_out, cap);
+    return sconv_init(s, &l->u.conv, &net->conv_out, cap, 1);
+}
+
+/* Point the holding layers at the shared buffers (allocated after the build sized them). */
+static void share_hold_buffers(ecl_seanet_stream *s)
+{
+    for (int i = 0; i < s->n_layers; i++) {
+        layer *l = &s->layers[i];
+        if (l->kind == LAYER_CONV && !l->u.conv.buf) {
+            l->u.conv.buf = s->hold_buf;
+        } else if (l->kind == LAYER_CONVTR && !l->u.convtr.hist) {
+            l->u.convtr.hist = s->hold_buf;
+        } else if (l->kind == LAYER_RES) {
+            sres *r = &l->u.res;
+            if (!r->conv1.buf)
+                r->conv1.buf = s->hold_buf;
+            if (!r->conv2.buf)
+                r->conv2.buf = s->hold_buf;
+            if (!r->q_branch) {
+                r->q_branch = s->hold_q[0];
+                r->q_skip = s->hold_q[1];
+            }
+            if (!r->true_skip && !r->shortcut.buf)
+                r->shortcut.buf = s->hold_q[1];
+        }
+    }
 }
 
 int ecl_seanet_stream_create(const encodec_model *m, int decoder, int in_max,
@@ -551,6 +604,10 @@ int ecl_seanet_stream_create(const encodec_model *m, int decoder, int in_max,
     s->scratch = stream_alloc(s, s->scratch_floats);
     s->out_buf = stream_alloc(s, s->out_floats);
     s->act_buf = stream_alloc(s, s->act_floats);
+    s->hold_buf = stream_alloc(s, s->hold_floats);
+    s->hold_q[0] = stream_alloc(s, s->hold_q_floats);
+    s->hold_q[1] = stream_alloc(s, s->hold_q_floats);
+    share_hold_buffers(s);
     s->ptrs = (const float **)calloc(s->n_ptrs ? s->n_ptrs : 1, sizeof(*s->ptrs));
     if (s->failed || !s->ptrs) {
         ecl_seanet_stream_free(s);
@@ -688,30 +745,6 @@ long ecl_seanet_stream_outputs_for(const ecl_seanet_stream *s, long n)
 
 size_t ecl_seanet_stream_state_bytes(const ecl_seanet_stream *s)
 {
-    size_t bytes = sizeof *s + (size_t)s->n_layers * sizeof(layer);
-    bytes += (s->scratch_floats + s->out_floats + s->act_floats) * sizeof(float) +
-             s->n_ptrs * sizeof(float *);
-    for (int i = 0; i < s->n_layers; i++) {
-        const layer *l = &s->layers[i];
-        const sconv *convs[3] = {NULL, NULL, NULL};
-        if (l->kind == LAYER_CONV)
-            convs[0] = &l->u.conv;
-        if (l->kind == LAYER_RES) {
-            const sres *r = &l->u.res;
-            convs[0] = &r->conv1;
-            convs[1] = &r->conv2;
-            convs[2] = r->true_skip ? NULL : &r->shortcut;
-            bytes += sizeof(float) * (size_t)r->conv1.cv->c_in * 2 * (size_t)r->q_cap;
-        }
-        for (int k = 0; k < 3; k++)
-            if (convs[k])
-                bytes += sizeof(float) * (size_t)convs[k]->cv->c_in * convs[k]->cap;
-        if (l->kind == LAYER_CONVTR)
-            bytes += sizeof(float) * (size_t)l->u.convtr.cv->c_in * l->u.convtr.cap;
-        if (l->kind == LAYER_LSTM) {
-            const size_t d = (size_t)l->u.lstm.ls->dim;
-            bytes += sizeof(float) * (2 * d * l->u.lstm.ls->n_layers + 6 * d * l->u.lstm.cap + 8 * d);
-        }
-    }
-    return bytes;
+    return sizeof *s + (size_t)s->n_layers * sizeof(layer) + s->n_ptrs * sizeof(float *) +
+           s->alloc_floats * sizeof(float);
 }
