@@ -14,7 +14,9 @@
  * nothing, and its flush hands everything on before the next one holds. So they all hold in
  * one shared buffer, and residual blocks of holding convolutions queue in two shared ones (a
  * shortcut convolution holds beside its block's branch: in the skip queue, empty until the
- * shortcut's flush fills it). */
+ * shortcut's flush fills it). When every layer holds, the branch queue is also the ELU input
+ * (taken over by conv1 before the branch queue fills) and the kernels' scratch (used by the
+ * strided and transposed convolutions, which run outside residual blocks). */
 #include "seanet.h"
 
 #include <stdlib.h>
@@ -557,6 +559,18 @@ static int build(ecl_seanet_stream *s)
     return sconv_init(s, &l->u.conv, &net->conv_out, cap, 1);
 }
 
+static int every_layer_holds(const ecl_seanet_stream *s)
+{
+    for (int i = 0; i < s->n_layers; i++) {
+        const layer *l = &s->layers[i];
+        if ((l->kind == LAYER_CONV && !l->u.conv.hold) ||
+            (l->kind == LAYER_CONVTR && !l->u.convtr.hold) ||
+            (l->kind == LAYER_RES && !(l->u.res.conv1.hold && l->u.res.conv2.hold)))
+            return 0;
+    }
+    return 1;
+}
+
 /* Point the holding layers at the shared buffers (allocated after the build sized them). */
 static void share_hold_buffers(ecl_seanet_stream *s)
 {
@@ -601,12 +615,17 @@ int ecl_seanet_stream_create(const encodec_model *m, int decoder, int in_max,
         return ENCODEC_ENOMEM;
     }
     const int cap = build(s);
-    s->scratch = stream_alloc(s, s->scratch_floats);
+    const int all_hold = every_layer_holds(s);
+    if (all_hold) {
+        need_shared(&s->hold_q_floats, s->act_floats);
+        need_shared(&s->hold_q_floats, s->scratch_floats);
+    }
     s->out_buf = stream_alloc(s, s->out_floats);
-    s->act_buf = stream_alloc(s, s->act_floats);
     s->hold_buf = stream_alloc(s, s->hold_floats);
     s->hold_q[0] = stream_alloc(s, s->hold_q_floats);
     s->hold_q[1] = stream_alloc(s, s->hold_q_floats);
+    s->scratch = all_hold ? s->hold_q[0] : stream_alloc(s, s->scratch_floats);
+    s->act_buf = all_hold ? s->hold_q[0] : stream_alloc(s, s->act_floats);
     share_hold_buffers(s);
     s->ptrs = (const float **)calloc(s->n_ptrs ? s->n_ptrs : 1, sizeof(*s->ptrs));
     if (s->failed || !s->ptrs) {
