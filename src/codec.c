@@ -688,7 +688,15 @@ size_t encodec_decoder_max_samples(const encodec_decoder *d, size_t n_frames)
 {
     if (!d)
         return 0;
-    return (size_t)((d->n_in + n_frames) * (uint64_t)d->model->cfg.hop_length - d->n_out);
+    const uint64_t hop = (uint64_t)d->model->cfg.hop_length;
+    if ((uint64_t)n_frames > (UINT64_MAX >> 20) / hop)
+        return SIZE_MAX;
+    /* Segmented: the overlap-add's pending samples plus a hop per frame of the current and
+     * the new segments (segments overlap, so counting every frame's hop since the start would
+     * grow without bound). Otherwise what the layers hold plus a hop per frame. */
+    const uint64_t n = d->seg_len ? (uint64_t)d->acc_len + ((uint64_t)d->seg_count + n_frames) * hop
+                                  : (d->n_in + n_frames) * hop - d->n_out;
+    return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 }
 
 int encodec_decoder_latency(const encodec_decoder *d, size_t *startup, size_t *steady)

@@ -1147,6 +1147,51 @@ static void test_live_format(void **state)
     free(x);
 }
 
+/* A long 48 kHz stream of random codes laid out as the reference does (test_reader_long48). */
+static uint8_t *random_stream48(fixture *f, side *s, size_t n, size_t *len)
+{
+    const int K = encodec_encoder_codebooks(s->enc);
+    char json[160];
+    snprintf(json, sizeof json, "{\"m\": \"%s\", \"al\": %zu, \"nc\": %d, \"lm\": false}",
+             encodec_model_name(s->model), n, K);
+    packer p = {0};
+    const uint8_t fixed[9] = {'E', 'C', 'D', 'C', 0, 0, 0, 0, (uint8_t)strlen(json)};
+    pack_bytes(&p, fixed, 9);
+    pack_bytes(&p, (const uint8_t *)json, strlen(json));
+    const float scale = 0.25f;
+    uint32_t bits;
+    memcpy(&bits, &scale, 4);
+    for (size_t off = 0; off < n; off += 47520) {
+        const size_t ls = n - off < 48000 ? n - off : 48000, frames = (ls + 319) / 320;
+        for (int k = 0; k < 4; k++)
+            pack(&p, (uint8_t)(bits >> (24 - 8 * k)), 8);
+        for (size_t i = 0; i < frames * (size_t)K; i++)
+            pack(&p, (uint32_t)rnd(f, 0, 1023), 10);
+        pack_align(&p);
+    }
+    *len = p.b.len;
+    return p.b.data;
+}
+
+/* Segments overlap, so the audio of the frames read is less than a hop per frame: the output
+ * bound must not grow with the stream (a smallest buffer decodes two minutes). */
+static void test_reader_long48(void **state)
+{
+    fixture *f = start(state);
+    side *s = &f->s48;
+    const size_t n = 48000 * 125 + 4321;
+    size_t len, n_want, n_got;
+    uint8_t *b = random_stream48(f, s, n, &len);
+    float *want, *got;
+    assert_int_equal(decompress(s, b, len, &want, &n_want), ENCODEC_OK);
+    assert_int_equal(n_want, n);
+    assert_int_equal(read_partial(f, s->dec, s->ch, b, len, 4000, 0, &got, &n_got), ENCODEC_OK);
+    assert_same_audio(got, n_got, want, n_want, s->ch);
+    free(got);
+    encodec_buffer_free(want);
+    free(b);
+}
+
 /* ---- entropy-coded (LM) streams ---------------------------------------------------------- */
 
 static void check_lm_side(fixture *f, side *s, const char *model, const char *lm,
@@ -1263,6 +1308,7 @@ int main(void)
         cmocka_unit_test(test_live48),
         cmocka_unit_test(test_live_latency),
         cmocka_unit_test(test_live_format),
+        cmocka_unit_test(test_reader_long48),
         cmocka_unit_test(test_lm_streams),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
