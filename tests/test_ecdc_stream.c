@@ -844,7 +844,34 @@ static void test_reader_api(void **state)
     assert_int_equal(encodec_ecdc_reader_finish(r, NULL, 0, &got), ENCODEC_OK);
     assert_int_equal(encodec_ecdc_reader_finish(r, NULL, 0, &got), ENCODEC_OK);
     assert_int_equal(encodec_ecdc_reader_push(r, s->golden, 1, out, need, &got), ENCODEC_ESTATE);
+    size_t used = 7;
+    assert_int_equal(encodec_ecdc_reader_push_partial(r, s->golden, 1, &used, out, need, &got),
+                     ENCODEC_ESTATE);
+    assert_int_equal(used + got, 0);
     assert_int_equal(encodec_ecdc_reader_info(r, &info), ENCODEC_OK);
+    encodec_ecdc_reader_free(r);
+    /* push_partial: arguments, and the smallest output */
+    assert_int_equal(encodec_ecdc_reader_min_samples(NULL), 0);
+    assert_int_equal(encodec_ecdc_reader_create(s->dec, &r), ENCODEC_OK);
+    const size_t min = encodec_ecdc_reader_min_samples(r);
+    assert_true(min >= 320 && min <= need);
+    assert_int_equal(encodec_ecdc_reader_push_partial(NULL, s->golden, 3, &used, out, min, &got),
+                     ENCODEC_EINVAL);
+    assert_int_equal(encodec_ecdc_reader_push_partial(r, s->golden, 3, NULL, out, min, &got),
+                     ENCODEC_EINVAL);
+    assert_int_equal(encodec_ecdc_reader_push_partial(r, NULL, 3, &used, out, min, &got),
+                     ENCODEC_EINVAL);
+    assert_int_equal(encodec_ecdc_reader_push_partial(r, s->golden, 3, &used, out, min, NULL),
+                     ENCODEC_EINVAL);
+    assert_int_equal(encodec_ecdc_reader_push_partial(r, s->golden, 3, &used, out, min - 1,
+                                                      &got),
+                     ENCODEC_EBUFFER);
+    assert_int_equal(used + got, 0);
+    /* with the smallest output, a whole-stream call stops where the output is full */
+    assert_int_equal(encodec_ecdc_reader_push_partial(r, s->golden, s->golden_len, &used, out,
+                                                      min, &got),
+                     ENCODEC_OK);
+    assert_true(used < s->golden_len && got > 0 && got <= min);
     encodec_ecdc_reader_free(r);
     free(out);
 }
