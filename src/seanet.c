@@ -12,11 +12,11 @@
  * input into a second one): only the state a layer keeps between calls is its own. Holding
  * layers hold one after another: until a holding layer is flushed, the layers after it get
  * nothing, and its flush hands everything on before the next one holds. So they all hold in
- * one shared buffer, and residual blocks of holding convolutions queue in two shared ones (a
- * shortcut convolution holds beside its block's branch: in the skip queue, empty until the
- * shortcut's flush fills it). When every layer holds, the branch queue is also the ELU input
- * (taken over by conv1 before the branch queue fills) and the kernels' scratch (used by the
- * strided and transposed convolutions, which run outside residual blocks). */
+ * one shared buffer, and a residual block of holding convolutions needs one more, shared, for
+ * its input (the skip; a shortcut convolution holds it there and replaces it by its output):
+ * the branch's ELU is applied to conv1's held input in place, and the branch output is added
+ * to the skip where it lands. When every layer holds, that skip buffer is also the kernels'
+ * scratch (used by the strided and transposed convolutions, outside residual blocks). */
 #include "seanet.h"
 
 #include <stdlib.h>
@@ -60,6 +60,7 @@ typedef struct {
 typedef struct {
     sconv conv1, conv2, shortcut;
     int true_skip;
+    int held;         /* every convolution of the block holds: the shared buffers' path */
     int act_cap;      /* row stride of the ELU of the input (in the shared act buffer) */
     float *q_branch, *q_skip; /* [c][q_cap]; the output has row stride q_cap too */
     int q_cap, n_branch, n_skip;
@@ -95,8 +96,8 @@ struct ecl_seanet_stream {
     size_t scratch_floats, n_ptrs;
     float *out_buf, *act_buf; /* shared: every layer's output; residual blocks' ELU input */
     size_t out_floats, act_floats;
-    float *hold_buf, *hold_q[2]; /* shared by holding layers: held input; residual queues */
-    size_t hold_floats, hold_q_floats;
+    float *hold_buf, *hold_skip; /* shared by holding layers: held input; residual skip */
+    size_t hold_floats, hold_skip_floats;
     void **allocs;
     int n_allocs, cap_allocs, failed;
     size_t alloc_floats; /* all of them together */
@@ -378,19 +379,19 @@ static int sres_init(ecl_seanet_stream *s, sres *r, const ecl_resblock *rb, int 
     int out_skip = in_max;
     if (!r->true_skip)
         out_skip = sconv_init(s, &r->shortcut, &rb->shortcut, in_max, -1);
-    const int shortcut_held = !r->true_skip && r->shortcut.hold;
+    r->held = r->conv1.hold && r->conv2.hold && (r->true_skip || r->shortcut.hold);
     r->act_cap = in_max;
     /* A queue holds one push's output plus what one side lags behind the other: at most the
      * samples the branch's convolutions keep back (their buffers beyond the push size). */
     const int lag = (r->conv1.cap - in_max) + (r->conv2.cap - out1);
     r->q_cap = (out2 > out_skip ? out2 : out_skip) + lag;
-    need_shared(&s->act_floats, (size_t)c * r->act_cap);
     need_shared(&s->out_floats, (size_t)c * r->q_cap);
-    if (r->conv1.hold) { /* the block holds until its flush: its queues are shared */
-        need_shared(&s->hold_q_floats, (size_t)c * r->q_cap);
-        if (shortcut_held)
-            need_shared(&s->hold_q_floats, (size_t)c * r->shortcut.cap);
+    if (r->held) { /* the block holds until its flush: its skip is shared */
+        need_shared(&s->hold_skip_floats, (size_t)c * r->q_cap);
+        if (!r->true_skip)
+            need_shared(&s->hold_skip_floats, (size_t)c * r->shortcut.cap);
     } else {
+        need_shared(&s->act_floats, (size_t)c * r->act_cap);
         r->q_branch = stream_alloc(s, (size_t)c * r->q_cap);
         r->q_skip = stream_alloc(s, (size_t)c * r->q_cap);
     }
@@ -434,8 +435,51 @@ static chunk sres_pair(ecl_seanet_stream *s, sres *r, int c)
     return out;
 }
 
+/* A held block's push: the input goes to the skip (or the shortcut, holding it there) and,
+ * through its ELU applied in place, to conv1's held input. Nothing comes out before the
+ * flush. */
+static chunk sres_push_held(ecl_seanet_stream *s, sres *r, chunk in)
+{
+    if (r->true_skip)
+        queue_append(&s->ex, r->q_skip, r->q_cap, &r->n_skip, in);
+    else
+        sconv_push(s, &r->shortcut, in);
+    sconv_push(s, &r->conv1, in);
+    sconv *c1 = &r->conv1;
+    float *x = sconv_col(c1, 0, c1->left + c1->n_raw - in.n);
+    ecl_k_elu(x, (size_t)c1->cap, x, (size_t)c1->cap, in.c, (size_t)in.n, s->m->cfg.elu_alpha,
+              &s->ex);
+    chunk none = {s->out_buf, in.c, 0, 1};
+    return none;
+}
+
+/* A held block's flush: the shortcut's output replaces its held input in the skip buffer,
+ * then the branch runs, and its output (in the shared output buffer) gets the skip added. */
+static chunk sres_flush_held(ecl_seanet_stream *s, sres *r)
+{
+    if (!r->true_skip) {
+        r->n_skip = 0;
+        queue_append(&s->ex, r->q_skip, r->q_cap, &r->n_skip, sconv_flush(s, &r->shortcut));
+    }
+    chunk h = sconv_flush(s, &r->conv1);
+    ecl_k_elu(h.d, (size_t)h.stride, h.d, (size_t)h.stride, h.c, (size_t)h.n,
+              s->m->cfg.elu_alpha, &s->ex);
+    if (h.n > 0)
+        sconv_push(s, &r->conv2, h);
+    chunk b = sconv_flush(s, &r->conv2);
+    if (b.n > r->n_skip)
+        b.n = r->n_skip; /* both sides have the input's length */
+    for (int i = 0; i < b.c; i++) /* the rows have different strides */
+        ecl_k_add(r->q_skip + (size_t)i * r->q_cap, b.d + (size_t)i * b.stride,
+                  b.d + (size_t)i * b.stride, 0, 1, (size_t)b.n, &s->ex);
+    r->n_skip = 0;
+    return b;
+}
+
 static chunk sres_push(ecl_seanet_stream *s, sres *r, chunk in)
 {
+    if (r->held)
+        return sres_push_held(s, r, in);
     ecl_k_elu(in.d, (size_t)in.stride, s->act_buf, (size_t)r->act_cap, in.c, (size_t)in.n,
               s->m->cfg.elu_alpha, &s->ex);
     /* The input (in the shared output buffer) is queued before the branch writes there. */
@@ -448,6 +492,8 @@ static chunk sres_push(ecl_seanet_stream *s, sres *r, chunk in)
 
 static chunk sres_flush(ecl_seanet_stream *s, sres *r)
 {
+    if (r->held)
+        return sres_flush_held(s, r);
     sres_branch_tail(s, r, sconv_flush(s, &r->conv1));
     queue_append(&s->ex, r->q_branch, r->q_cap, &r->n_branch, sconv_flush(s, &r->conv2));
     if (!r->true_skip)
@@ -565,7 +611,7 @@ static int every_layer_holds(const ecl_seanet_stream *s)
         const layer *l = &s->layers[i];
         if ((l->kind == LAYER_CONV && !l->u.conv.hold) ||
             (l->kind == LAYER_CONVTR && !l->u.convtr.hold) ||
-            (l->kind == LAYER_RES && !(l->u.res.conv1.hold && l->u.res.conv2.hold)))
+            (l->kind == LAYER_RES && !l->u.res.held))
             return 0;
     }
     return 1;
@@ -586,12 +632,11 @@ static void share_hold_buffers(ecl_seanet_stream *s)
                 r->conv1.buf = s->hold_buf;
             if (!r->conv2.buf)
                 r->conv2.buf = s->hold_buf;
-            if (!r->q_branch) {
-                r->q_branch = s->hold_q[0];
-                r->q_skip = s->hold_q[1];
+            if (r->held) {
+                r->q_skip = s->hold_skip;
+                if (!r->true_skip)
+                    r->shortcut.buf = s->hold_skip;
             }
-            if (!r->true_skip && !r->shortcut.buf)
-                r->shortcut.buf = s->hold_q[1];
         }
     }
 }
@@ -616,16 +661,13 @@ int ecl_seanet_stream_create(const encodec_model *m, int decoder, int in_max,
     }
     const int cap = build(s);
     const int all_hold = every_layer_holds(s);
-    if (all_hold) {
-        need_shared(&s->hold_q_floats, s->act_floats);
-        need_shared(&s->hold_q_floats, s->scratch_floats);
-    }
+    if (all_hold)
+        need_shared(&s->hold_skip_floats, s->scratch_floats);
     s->out_buf = stream_alloc(s, s->out_floats);
     s->hold_buf = stream_alloc(s, s->hold_floats);
-    s->hold_q[0] = stream_alloc(s, s->hold_q_floats);
-    s->hold_q[1] = stream_alloc(s, s->hold_q_floats);
-    s->scratch = all_hold ? s->hold_q[0] : stream_alloc(s, s->scratch_floats);
-    s->act_buf = all_hold ? s->hold_q[0] : stream_alloc(s, s->act_floats);
+    s->hold_skip = stream_alloc(s, s->hold_skip_floats);
+    s->scratch = all_hold ? s->hold_skip : stream_alloc(s, s->scratch_floats);
+    s->act_buf = stream_alloc(s, s->act_floats);
     share_hold_buffers(s);
     s->ptrs = (const float **)calloc(s->n_ptrs ? s->n_ptrs : 1, sizeof(*s->ptrs));
     if (s->failed || !s->ptrs) {
