@@ -255,7 +255,7 @@ static void output_heads(const ecl_lm *lm, const lm_kernels *kern, const float *
                          int n_codebooks, float *probs, int n_threads)
 {
     kern->matvec(&lm->head, lm->head_b, x, n_codebooks * lm->card, lm->dim, probs, n_threads);
-    if (ECL_PARALLEL(n_threads, n_codebooks, 2)) {
+    if (ECL_PARALLEL(n_threads, (double)n_codebooks * lm->card, 1 << 16)) {
 #pragma omp parallel for schedule(static) num_threads(n_threads)
         for (int k = 0; k < n_codebooks; k++)
             kern->softmax(probs + (size_t)k * lm->card, lm->card);

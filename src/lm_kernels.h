@@ -146,7 +146,9 @@ static void LMK(matmat)(const ecl_lm_matrix *w, const float *b, const float *x, 
                         int n_x, int rows, int cols, float *y, size_t ldy, int n_threads)
 {
     const int per_block = 16 * LMK_ROWS, blocks = (rows + per_block - 1) / per_block;
-    if (ECL_PARALLEL(n_threads, (double)rows * cols * n_x, 65536)) {
+    /* a parallel region costs microseconds: only products of a million multiply-adds (the
+     * heads, the blocks of frames) gain from a second thread */
+    if (ECL_PARALLEL(n_threads, (double)rows * cols * n_x, 1 << 20)) {
 #pragma omp parallel for schedule(static) num_threads(n_threads)
         for (int blk = 0; blk < blocks; blk++)
             LMK(block)(w, b, x, ldx, n_x, rows, cols, y, ldy, blk * per_block, per_block);

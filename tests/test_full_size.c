@@ -121,7 +121,7 @@ static void test_48khz(void **state)
     assert_int_equal(encodec_model_max_codebooks(m), 16);
     assert_int_equal(encodec_model_codebooks_for_bandwidth(m, 1.5f), ENCODEC_EBANDWIDTH);
     assert_int_equal(encodec_model_codebooks_for_bandwidth(m, 12.0f), 8);
-    run_model(m, 48000 + 1000, 12.0f, 84); /* two segments */
+    run_model(m, 48000 + 1000, 12.0f, 56); /* two segments */
     encodec_model_free(m);
     tu_rmtree(dir);
     free(dir);
