@@ -118,10 +118,58 @@ static inline __attribute__((always_inline)) int expf4(const float *x, float *y)
 }
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+/* Sixteen lanes: expf4's operations on four vectors in lock-step, so that four Horner chains
+ * are in flight at once (one chain is bound by its latency). Returns 0 if a value needs the
+ * scalar path. */
+static inline __attribute__((always_inline)) int expf16(const float *x, float *y)
+{
+    static const double shifter = 0x1.8p52;
+    static const double inv_fact[12] = {
+        1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
+        0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05,
+        2.7557319223985893e-06, 2.755731922398589e-07, 2.505210838544172e-08};
+    v4d_ xd[4], shifted[4], r[4], p[4];
+    int64_t all = -1;
+    for (int j = 0; j < 4; j++) {
+        v4f_ xf;
+        memcpy(&xf, x + 4 * j, sizeof xf);
+        xd[j] = __builtin_convertvector(xf, v4d_);
+        const v4l_ in_range = (xd[j] >= -110.0) & (xd[j] <= 89.0); /* false for NaN */
+        all &= in_range[0] & in_range[1] & in_range[2] & in_range[3];
+    }
+    if (!all)
+        return 0;
+    for (int j = 0; j < 4; j++) {
+        shifted[j] = xd[j] * LOG2E + shifter;
+        const v4d_ k = shifted[j] - shifter;
+        r[j] = (xd[j] - k * LN2_HI) - k * LN2_LO;
+        p[j] = r[j] * inv_fact[11] + inv_fact[10];
+    }
+    for (int i = 9; i >= 0; i--)
+        for (int j = 0; j < 4; j++)
+            p[j] = p[j] * r[j] + inv_fact[i];
+    for (int j = 0; j < 4; j++) {
+        v4l_ kbits;
+        memcpy(&kbits, &shifted[j], sizeof kbits);
+        const v4l_ scale_bits = ((kbits - INT64_C(0x4338000000000000)) + 1023) << 52;
+        v4d_ scale;
+        memcpy(&scale, &scale_bits, sizeof scale);
+        const v4f_ out = __builtin_convertvector(p[j] * scale, v4f_);
+        memcpy(y + 4 * j, &out, sizeof out);
+    }
+    return 1;
+}
+#endif
+
 static inline __attribute__((always_inline)) void expf_n(const float *x, float *y, int n)
 {
     int i = 0;
 #if defined(__GNUC__) || defined(__clang__)
+    for (; i + 16 <= n; i += 16)
+        if (!expf16(x + i, y + i))
+            for (int j = i; j < i + 16; j++)
+                y[j] = ecl_det_expf(x[j]);
     for (; i + 4 <= n; i += 4)
         if (!expf4(x + i, y + i))
             for (int j = i; j < i + 4; j++)
