@@ -521,7 +521,8 @@ ENCODEC_API int encodec_ecdc_reader_finish(encodec_ecdc_reader *reader, float *p
 ENCODEC_API int encodec_ecdc_reader_info(const encodec_ecdc_reader *reader,
                                          encodec_ecdc_info *info);
 /** Most samples per channel a push of n_bytes bytes can return (tighter once the header
- *  is in: push the header's bytes first for a small bound); 0 for n_bytes = 0. */
+ *  is in: push the header's bytes first for a small bound); 0 for n_bytes = 0. For an
+ *  LM-coded stream whose header is in: all the rest of the stream (see the push). */
 ENCODEC_API size_t encodec_ecdc_reader_max_samples(const encodec_ecdc_reader *reader,
                                                    size_t n_bytes);
 

@@ -6,8 +6,11 @@
  * (unsegmented models) or an FF FF FF FF mark in place of a segment scale (segmented models),
  * then the true length and the last frames in the layout of a file of that length. Each handle
  * drives an encoder or decoder handle and allocates everything at create; push and finish only
- * write into the caller's buffers, sized by the _max_ functions. The one exception is the
- * reader's header JSON, parsed once by cJSON (temporary allocations, freed before returning). */
+ * write into the caller's buffers, sized by the _max_ functions. The exceptions are in the
+ * reader's header: its JSON, parsed once by cJSON (temporary allocations, freed before
+ * returning), and for an LM-coded stream the LM's state, sized by the header's codebooks.
+ * LM-coded streams (known length only) run the model's LM frame by frame (lm_source.c) and
+ * code the frames with the arithmetic coder instead of packing them. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
