@@ -1,7 +1,8 @@
 /* libFuzzer target for the .ecdc readers: the whole input goes to encodec_ecdc_probe(), to
  * encodec_decompress() on four decoders (tiny24 and tiny48, each without and with its LM, so
  * both payload kinds are parsed whichever model the stream names), and to the incremental
- * encodec_ecdc_reader (without LM; in two pushes, header and rest), which must agree with
+ * encodec_ecdc_reader (without LM: in two pushes, header and rest; with LM: through
+ * encodec_ecdc_reader_push_partial and its smallest output buffer), which must agree with
  * encodec_decompress() (same audio, or failure for damaged known-length streams; it also
  * reads live streams, which encodec_decompress() refuses). Beyond "no crash, no
  * sanitizer report", the results must be consistent with the API contract: error codes from
@@ -71,6 +72,34 @@ static int reader_push(encodec_ecdc_reader *r, const uint8_t *data, size_t len, 
     return rc;
 }
 
+/* Decode data[0, len) with push_partial into an output of buf_cap samples, appending the audio
+ * to *pcm / *n. Every call must use bytes or give audio. Returns the first error or OK. */
+static int reader_partial(encodec_ecdc_reader *r, const uint8_t *data, size_t len, float **pcm,
+                          size_t *n, size_t *cap, int ch, float *buf, size_t buf_cap)
+{
+    while (len > 0) {
+        size_t used = 12345, got = 12345;
+        const int rc = encodec_ecdc_reader_push_partial(r, data, len, &used, buf, buf_cap, &got);
+        if (rc != ENCODEC_OK) {
+            FUZZ_CHECK(rc < 0 && used == 0 && got == 0, "push_partial %d, %zu, %zu", rc, used,
+                       got);
+            return rc;
+        }
+        FUZZ_CHECK(used <= len && got <= buf_cap && used + got > 0,
+                   "push_partial used %zu of %zu, gave %zu of %zu", used, len, got, buf_cap);
+        if (*n + got > *cap) {
+            *cap = 2 * (*n + got);
+            *pcm = realloc(*pcm, *cap * ch * sizeof **pcm);
+        }
+        if (got)
+            memcpy(*pcm + *n * ch, buf, got * ch * sizeof *buf);
+        *n += got;
+        data += used;
+        len -= used;
+    }
+    return ENCODEC_OK;
+}
+
 /* The incremental reader on the same input, in two pieces (header, rest): it must agree with
  * encodec_decompress(): the same audio when that succeeded (ref, ref_n), a failure when that
  * failed for a stream of known length. */
@@ -83,10 +112,18 @@ static void check_reader(int i, const uint8_t *data, size_t size, const encodec_
     const size_t first = probe == ENCODEC_OK ? info->header_size : size < 9 ? size : 9;
     float *pcm = NULL;
     size_t n = 0, cap = 0;
-    int rc = reader_push(r, data, first, &pcm, &n, &cap, ch);
-    if (rc == ENCODEC_OK)
-        rc = reader_push(r, size > first ? data + first : data, size - first, &pcm, &n, &cap,
-                         ch);
+    int rc;
+    if (encodec_model_has_lm(models[i])) { /* LM-coded streams: audio per byte is unbounded */
+        const size_t buf_cap = encodec_ecdc_reader_min_samples(r);
+        float *buf = malloc(buf_cap * ch * sizeof *buf);
+        rc = reader_partial(r, data, size, &pcm, &n, &cap, ch, buf, buf_cap);
+        free(buf);
+    } else {
+        rc = reader_push(r, data, first, &pcm, &n, &cap, ch);
+        if (rc == ENCODEC_OK)
+            rc = reader_push(r, size > first ? data + first : data, size - first, &pcm, &n,
+                             &cap, ch);
+    }
     if (rc != 1) {
         size_t tail = 12345;
         const size_t need = encodec_ecdc_reader_max_samples(r, 0);
@@ -103,7 +140,7 @@ static void check_reader(int i, const uint8_t *data, size_t size, const encodec_
             FUZZ_CHECK(rc == ENCODEC_OK, "decompress succeeded, reader %d", rc);
             FUZZ_CHECK(n == ref_n && memcmp(pcm, ref, n * ch * sizeof *pcm) == 0,
                        "reader audio (%zu samples) differs from decompress (%zu)", n, ref_n);
-        } else if (probe == ENCODEC_OK && !info->use_lm && drc != ENCODEC_ENOMEM) {
+        } else if (probe == ENCODEC_OK && drc != ENCODEC_ENOMEM) {
             FUZZ_CHECK(rc != ENCODEC_OK, "decompress failed (%d), reader succeeded", drc);
         }
     }
@@ -152,8 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                    (!has_lm || info.n_codebooks > 3); /* tiny LMs: 3 tables */
             FUZZ_CHECK(is_stream_error(rc) || lm_damage || lm_refused || rc == ENCODEC_ENOMEM,
                        "decoder %d: decompress returned %d (%s)", i, rc, encodec_strerror(rc));
-            if (!encodec_model_has_lm(models[i]))
-                check_reader(i, data, size, &info, probe, rc, NULL, 0);
+            check_reader(i, data, size, &info, probe, rc, NULL, 0);
             continue;
         }
         FUZZ_CHECK(probe == ENCODEC_OK, "decompress succeeded where probe failed (%d)", probe);
@@ -166,8 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const size_t total = n * (size_t)encodec_model_channels(models[i]);
         for (size_t k = 0; k < total; k++)
             FUZZ_CHECK(isfinite(pcm[k]), "sample %zu is %g", k, (double)pcm[k]);
-        if (!encodec_model_has_lm(models[i]))
-            check_reader(i, data, size, &info, probe, rc, pcm, n);
+        check_reader(i, data, size, &info, probe, rc, pcm, n);
         encodec_buffer_free(pcm);
     }
     return 0;
