@@ -45,15 +45,17 @@ static const double LN2_HI = 0x1.62e42fee00000p-1;
 static const double LN2_LO = 0x1.a39ef35793c76p-33;
 static const double LOG2E = 0x1.71547652b82fep+0;
 
+/* 1/n! for n <= 13: the exp polynomials' coefficients. */
+static const double inv_fact[14] = {
+    1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
+    0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05,
+    2.7557319223985893e-06, 2.755731922398589e-07, 2.505210838544172e-08,
+    2.08767569878681e-09, 1.6059043836821613e-10};
+
 /* e^r for |r| <= ln(2)/2 by the Taylor polynomial of degree `deg` (11 or 13): truncation below
  * 1.4e-14 and 5e-18 relative. */
 static double exp_poly(double r, int deg)
 {
-    static const double inv_fact[14] = {
-        1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
-        0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05,
-        2.7557319223985893e-06, 2.755731922398589e-07, 2.505210838544172e-08,
-        2.08767569878681e-09, 1.6059043836821613e-10};
     double p = inv_fact[deg];
     for (int i = deg - 1; i >= 0; i--)
         p = p * r + inv_fact[i];
@@ -88,10 +90,6 @@ typedef int64_t v4l_ __attribute__((vector_size(32)));
 static inline __attribute__((always_inline)) int expf4(const float *x, float *y)
 {
     static const double shifter = 0x1.8p52;
-    static const double inv_fact[12] = {
-        1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
-        0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05,
-        2.7557319223985893e-06, 2.755731922398589e-07, 2.505210838544172e-08};
     v4f_ xf;
     memcpy(&xf, x, sizeof xf);
     const v4d_ xd = __builtin_convertvector(xf, v4d_);
@@ -125,10 +123,6 @@ static inline __attribute__((always_inline)) int expf4(const float *x, float *y)
 static inline __attribute__((always_inline)) int expf16(const float *x, float *y)
 {
     static const double shifter = 0x1.8p52;
-    static const double inv_fact[12] = {
-        1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333,
-        0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05,
-        2.7557319223985893e-06, 2.755731922398589e-07, 2.505210838544172e-08};
     v4d_ xd[4], shifted[4], r[4], p[4];
     int64_t all = -1;
     for (int j = 0; j < 4; j++) {
