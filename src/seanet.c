@@ -380,6 +380,8 @@ static int sres_init(ecl_seanet_stream *s, sres *r, const ecl_resblock *rb, int 
     if (!r->true_skip)
         out_skip = sconv_init(s, &r->shortcut, &rb->shortcut, in_max, -1);
     r->held = r->conv1.hold && r->conv2.hold && (r->true_skip || r->shortcut.hold);
+    if (!r->true_skip && r->shortcut.hold && !r->held) /* (models hold all or nothing) */
+        r->shortcut.buf = stream_alloc(s, (size_t)c * r->shortcut.cap);
     r->act_cap = in_max;
     /* A queue holds one push's output plus what one side lags behind the other: at most the
      * samples the branch's convolutions keep back (their buffers beyond the push size). */
