@@ -364,8 +364,8 @@ int main(int argc, char **argv)
         return usage_error("--format, --rate and --channels describe raw PCM: add --raw%s", "");
 
     /* An input is inspected by its first bytes (the .ecdc magic) and then streamed when it
-     * can be: raw PCM on a pipe, .ecdc streams, audio files of exactly known length (not with
-     * --lm, whose coder needs all the codes); the rest is read whole. */
+     * can be: raw PCM on a pipe (not with --lm, which needs the length up front), .ecdc
+     * streams, audio files of exactly known length; the rest is read whole. */
     const int from_stdin = strcmp(o->input, "-") == 0;
     struct stat in_st; /* only regular files can be opened a second time from the start */
     const int regular = !from_stdin && stat(o->input, &in_st) == 0 && S_ISREG(in_st.st_mode);
