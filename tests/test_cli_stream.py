@@ -291,6 +291,7 @@ class StreamTest(unittest.TestCase):
                 with open(self.path("file.ecdc"), "rb") as f:
                     self.assertEqual(f.read(), whole.stdout, f"{name} {label}")
         # a named pipe (as `encodec <(...)` gives) cannot be opened twice: read once, whole
+        # (as the last case above: --lm)
         fifo = self.path("fifo.wav")
         os.mkfifo(fifo)
 
