@@ -374,14 +374,14 @@ static int sres_init(ecl_seanet_stream *s, sres *r, const ecl_resblock *rb, int 
 {
     const int c = rb->conv1.c_in;
     r->true_skip = s->m->cfg.true_skip;
+    /* convolutions with a group norm hold (sconv_init) */
+    r->held = rb->conv1.norm_weight && rb->conv2.norm_weight &&
+              (r->true_skip || rb->shortcut.norm_weight);
     const int out1 = sconv_init(s, &r->conv1, &rb->conv1, in_max, 1);
     const int out2 = sconv_init(s, &r->conv2, &rb->conv2, out1, 1);
     int out_skip = in_max;
-    if (!r->true_skip)
-        out_skip = sconv_init(s, &r->shortcut, &rb->shortcut, in_max, -1);
-    r->held = r->conv1.hold && r->conv2.hold && (r->true_skip || r->shortcut.hold);
-    if (!r->true_skip && r->shortcut.hold && !r->held) /* (models hold all or nothing) */
-        r->shortcut.buf = stream_alloc(s, (size_t)c * r->shortcut.cap);
+    if (!r->true_skip) /* a held block's shortcut holds in the block's skip buffer */
+        out_skip = sconv_init(s, &r->shortcut, &rb->shortcut, in_max, r->held ? -1 : 0);
     r->act_cap = in_max;
     /* A queue holds one push's output plus what one side lags behind the other: at most the
      * samples the branch's convolutions keep back (their buffers beyond the push size). */
