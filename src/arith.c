@@ -143,6 +143,15 @@ int ecl_ac_encode(ecl_ac_encoder *e, ecl_bitwriter *w, const int32_t *cdf, int n
     return ecl_ac_encode_range(e, w, (uint32_t)lo, (uint32_t)hi);
 }
 
+int ecl_ac_encode_frame(ecl_ac_encoder *e, ecl_bitwriter *w, const int32_t *cdfs, int n,
+                        const int32_t *codes, int K)
+{
+    int rc = ENCODEC_OK;
+    for (int k = 0; k < K && rc == ENCODEC_OK; k++)
+        rc = ecl_ac_encode(e, w, cdfs + (size_t)k * (size_t)n, n, codes[k]);
+    return rc;
+}
+
 int ecl_ac_encoder_finish(ecl_ac_encoder *e, ecl_bitwriter *w)
 {
     while (e->max_bit >= 0) {
@@ -225,5 +234,18 @@ int ecl_ac_decode(ecl_ac_decoder *d, ecl_bitreader *r, const int32_t *cdf, int n
         d->max_bit--;
     }
     *s = sym;
+    return 1;
+}
+
+int ecl_ac_decode_frame(ecl_ac_decoder *d, ecl_bitreader *r, const int32_t *cdfs, int n,
+                        int32_t *codes, int K, int *k)
+{
+    for (; *k < K; (*k)++) {
+        int s;
+        const int got = ecl_ac_decode(d, r, cdfs + (size_t)*k * (size_t)n, n, &s);
+        if (got <= 0)
+            return got;
+        codes[*k] = s;
+    }
     return 1;
 }

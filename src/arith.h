@@ -46,6 +46,9 @@ int ecl_ac_encode_range(ecl_ac_encoder *e, ecl_bitwriter *w, uint32_t range_low,
                         uint32_t range_high);
 /* Encode symbol s (0 <= s < n) with a quantised CDF of n entries. */
 int ecl_ac_encode(ecl_ac_encoder *e, ecl_bitwriter *w, const int32_t *cdf, int n, int s);
+/* The K codes of a frame, code k with the CDF cdfs[k * n .. (k + 1) * n). */
+int ecl_ac_encode_frame(ecl_ac_encoder *e, ecl_bitwriter *w, const int32_t *cdfs, int n,
+                        const int32_t *codes, int K);
 /* End of a segment: emit the pending bits, pad the byte with zeros, and reset the encoder. */
 int ecl_ac_encoder_finish(ecl_ac_encoder *e, ecl_bitwriter *w);
 
@@ -60,5 +63,10 @@ void ecl_ac_decoder_init(ecl_ac_decoder *d);
  * same CDF); ENCODEC_EINVAL for CDF entries outside [0, 2^24]; ECL_AC_ECORRUPT when no symbol
  * fits or max_bit would overflow. */
 int ecl_ac_decode(ecl_ac_decoder *d, ecl_bitreader *r, const int32_t *cdf, int n, int *s);
+/* Codes *k .. K-1 of a frame (code k with cdfs[k * n ..]), *k advancing with each symbol: 1 when
+ * the frame is complete; 0 when r ran out (feed it and call again: it resumes at *k); or
+ * ecl_ac_decode's errors. */
+int ecl_ac_decode_frame(ecl_ac_decoder *d, ecl_bitreader *r, const int32_t *cdfs, int n,
+                        int32_t *codes, int K, int *k);
 
 #endif

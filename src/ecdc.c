@@ -402,11 +402,8 @@ static int write_frame(ecl_ecdc_writer *w, const int32_t *codes)
                               w->cdfs);
         if (rc < 0)
             return rc;
-        const size_t bins = (size_t)w->geometry.bins;
-        for (int k = 0; k < K; k++)
-            if ((rc = ecl_ac_encode(&w->ac, &w->out, w->cdfs + (size_t)k * bins,
-                                    w->geometry.bins, codes[k])) < 0)
-                return rc;
+        if ((rc = ecl_ac_encode_frame(&w->ac, &w->out, w->cdfs, w->geometry.bins, codes, K)) < 0)
+            return rc;
         memcpy(w->prev, codes, (size_t)K * sizeof *codes);
     }
     if (++w->t < w->seg_frames)
@@ -652,16 +649,7 @@ static int reader_frame(ecl_ecdc_reader *r)
             return rc;
         r->cdfs_ready = 1;
     }
-    const size_t bins = (size_t)r->geometry.bins;
-    for (; r->k < K; r->k++) {
-        int s;
-        int got = ecl_ac_decode(&r->ac, &r->bits, r->cdfs + (size_t)r->k * bins,
-                                r->geometry.bins, &s);
-        if (got <= 0)
-            return got;
-        codes[r->k] = s;
-    }
-    return 1;
+    return ecl_ac_decode_frame(&r->ac, &r->bits, r->cdfs, r->geometry.bins, codes, K, &r->k);
 }
 
 int ecl_ecdc_reader_push(ecl_ecdc_reader *r, const uint8_t *data, size_t len, size_t *consumed,

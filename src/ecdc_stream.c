@@ -248,12 +248,11 @@ static int put_frame(encodec_ecdc_writer *w, ecl_bitwriter *bw, const int32_t *c
         rc = ecl_bitwriter_put_bytes(bw, be, sizeof be);
     }
     if (w->use_lm) {
-        const size_t bins = (size_t)w->g.bins;
         if (rc == ENCODEC_OK)
             rc = ecl_lm_source_frame_cdfs(&w->lm, (int)w->seg, w->seg_t,
                                           w->seg_t ? w->prev : NULL, w->K, w->cdfs);
-        for (int k = 0; k < w->K && rc == ENCODEC_OK; k++)
-            rc = ecl_ac_encode(&w->ac, bw, w->cdfs + (size_t)k * bins, w->g.bins, codes[k]);
+        if (rc == ENCODEC_OK)
+            rc = ecl_ac_encode_frame(&w->ac, bw, w->cdfs, w->g.bins, codes, w->K);
         memcpy(w->prev, codes, (size_t)w->K * sizeof *codes);
     } else {
         for (int k = 0; k < w->K && rc == ENCODEC_OK; k++)
@@ -874,7 +873,6 @@ static int read_coded(encodec_ecdc_reader *r, int32_t *codes, const uint8_t *dat
                       size_t *pos)
 {
     const int K = r->info.n_codebooks;
-    const size_t bins = (size_t)r->g.bins;
     if (!r->cdfs_ready) {
         int rc = ecl_lm_source_frame_cdfs(&r->lm, (int)r->seg, r->seg_t,
                                           r->seg_t ? r->prev : NULL, K, r->cdfs);
@@ -882,16 +880,12 @@ static int read_coded(encodec_ecdc_reader *r, int32_t *codes, const uint8_t *dat
             return rc;
         r->cdfs_ready = 1;
     }
-    for (; r->k < K; r->k++) {
-        int s;
-        ecl_bitreader_feed(&r->bits, data + *pos, len - *pos);
-        int rc = ecl_ac_decode(&r->ac, &r->bits, r->cdfs + (size_t)r->k * bins, r->g.bins, &s);
-        *pos += r->bits.pos;
-        ecl_bitreader_feed(&r->bits, NULL, 0);
-        if (rc <= 0)
-            return rc;
-        codes[r->k] = s;
-    }
+    ecl_bitreader_feed(&r->bits, data + *pos, len - *pos);
+    const int rc = ecl_ac_decode_frame(&r->ac, &r->bits, r->cdfs, r->g.bins, codes, K, &r->k);
+    *pos += r->bits.pos;
+    ecl_bitreader_feed(&r->bits, NULL, 0);
+    if (rc <= 0)
+        return rc;
     memcpy(r->prev, codes, (size_t)K * sizeof *codes);
     r->cdfs_ready = 0;
     return 1;
