@@ -172,6 +172,35 @@ static int do_reader(void *p)
 }
 static void undo_reader(void *p) { encodec_ecdc_reader_free(((ctx_t *)p)->out); }
 
+static int do_writer_lm(void *p)
+{
+    ctx_t *c = p;
+    encodec_ecdc_writer *w = NULL;
+    int rc = encodec_ecdc_writer_create(c->enc, 1000, 1, &w);
+    c->out = w;
+    return rc;
+}
+
+/* An LM-coded stream through the incremental reader: the LM's state is set up at its header.
+ * A failed push leaves the reader (in its error state): freed here, so nothing stays. */
+static int do_reader_lm(void *p)
+{
+    ctx_t *c = p;
+    static float pcm[1 << 14];
+    encodec_ecdc_reader *r = NULL;
+    int rc = encodec_ecdc_reader_create(c->dec, &r);
+    assert_true(rc != ENCODEC_OK || encodec_ecdc_reader_min_samples(r) <= 1 << 14);
+    for (size_t pos = 0, used, got; rc == ENCODEC_OK && pos < c->ecdc_size; pos += used)
+        rc = encodec_ecdc_reader_push_partial(r, c->ecdc + pos, c->ecdc_size - pos, &used, pcm,
+                                              1 << 14, &got);
+    if (rc != ENCODEC_OK) {
+        encodec_ecdc_reader_free(r);
+        r = NULL;
+    }
+    c->out = r;
+    return rc;
+}
+
 static int do_compress(void *p)
 {
     ctx_t *c = p;
@@ -219,6 +248,8 @@ static void test_every_site(void **state)
     assert_true(every_site("compress (LM)", do_compress, undo_buffer, &c) > 0);
     assert_int_equal(encodec_compress(c.enc, c.pcm, c.n, 1, &c.ecdc, &c.ecdc_size), 0);
     assert_true(every_site("decompress (LM)", do_decompress, undo_buffer, &c) > 0);
+    assert_true(every_site("ecdc writer create (LM)", do_writer_lm, undo_writer, &c) > 0);
+    assert_true(every_site("ecdc reader, LM-coded stream", do_reader_lm, undo_reader, &c) > 0);
     encodec_buffer_free(c.ecdc);
     free(c.pcm);
     encodec_encoder_free(c.enc);
