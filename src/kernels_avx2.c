@@ -27,6 +27,8 @@ static inline __m256 load_half8(const unsigned short *p)
 
 #define MV_WIDE 2 /* 16 rows x 6 columns: 12 accumulators of the 16 registers */
 #define NR_WIDE 6
+#define MV_MID 3 /* 24 rows x 4 columns, for 3 to 8 columns */
+#define NR_MID 4
 #define MV_TALL 6 /* 48 rows x 2 columns */
 #define NR_TALL 2
 #define ISA_SUFFIX _avx2

@@ -23,6 +23,8 @@
 
 #define MV_WIDE 2 /* 32 rows x 12 columns: 24 accumulators of the 32 registers */
 #define NR_WIDE 12
+#define MV_MID 3 /* 48 rows x 8 columns, for 3 to 16 columns */
+#define NR_MID 8
 #define MV_TALL 6 /* 96 rows x 2 columns */
 #define NR_TALL 2
 #define ISA_SUFFIX _avx512

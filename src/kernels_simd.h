@@ -26,19 +26,29 @@
 #define ECL_CAT(a, b) ECL_CAT_(a, b)
 #define SIMD_FN(name) ECL_CAT(name, ISA_SUFFIX)
 
-#define MV_MAX (MV_WIDE > MV_TALL ? MV_WIDE : MV_TALL)
-#define NR_MAX (NR_WIDE > NR_TALL ? NR_WIDE : NR_TALL)
+#ifndef MV_MID /* an ISA without a middle tile family uses the wide one there */
+#define MV_MID MV_WIDE
+#define NR_MID NR_WIDE
+#endif
+#define MAX3(a, b, c) ((a) > (b) ? ((a) > (c) ? (a) : (c)) : ((b) > (c) ? (b) : (c)))
+#define MV_MAX MAX3(MV_WIDE, MV_MID, MV_TALL)
+#define NR_MAX MAX3(NR_WIDE, NR_MID, NR_TALL)
 #define KC 256 /* k per block: the A panel (KC x tile rows) stays in L1 */
 #define NC_TILES 32 /* column tiles per block: the B block (KC x NC) stays in L2 */
+/* A's rows are far apart and often not yet in cache: the first tile over a panel of A fetches
+ * the row it will need after about this many multiply-adds (vectors), some hundred cycles
+ * ahead. Tall tiles (a frame at a time) do not: there it only slowed reading from L3. */
+#define PREFETCH_FMAS 384
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Rows m0 .. m0 + mv*VW, columns n0 .. n0 + nb of C, k in [k0, k1); first: start from the
- * bias (else continue from the partial sums in C). A is `at`, or float16 `ah` when half. */
+ * bias (else continue from the partial sums in C). A is `at`, or float16 `ah` when half;
+ * fetch_a: this is the first tile to read this panel of A, which is fetched ahead. */
 static ALWAYS_INLINE void tile(const int mv, const int nb, const int half, int k0, int k1,
                                const float *at, const uint16_t *ah, int ldat,
                                const float *const *B, int n0, const float *bias, int m0,
-                               float *C, int ldc, int first)
+                               float *C, int ldc, int first, int fetch_a)
 {
     VEC acc[MV_MAX][NR_MAX];
     float tmp[NR_MAX][MV_MAX * VW];
@@ -63,6 +73,13 @@ static ALWAYS_INLINE void tile(const int mv, const int nb, const int half, int k
     for (int k = k0; k < k1; k++) {
         const size_t a = (size_t)k * ldat + m0;
         const float *b = B[k] + n0;
+        const int ahead = PREFETCH_FMAS / (mv * nb);
+        if (fetch_a && k + ahead < k1) {
+            const char *next = half ? (const char *)(ah + a + (size_t)ahead * ldat)
+                                    : (const char *)(at + a + (size_t)ahead * ldat);
+            for (int line = 0; line < mv * VW * (half ? 2 : 4); line += 64)
+                __builtin_prefetch(next + line);
+        }
         VEC av[MV_MAX];
 #pragma GCC unroll 16
         for (int v = 0; v < mv; v++)
@@ -85,31 +102,68 @@ static ALWAYS_INLINE void tile(const int mv, const int nb, const int half, int k
             C[(size_t)(m0 + r) * ldc + n0 + c] = tmp[c][r];
 }
 
-/* Rows that do not fill a vector: the same chain, one element at a time. */
-static void rows_scalar(int m0, int m1, int n0, int nb, int k0, int k1, const float *at,
-                        const uint16_t *ah, int ldat, const float *const *B, const float *bias,
-                        float *C, int ldc, int first)
+/* Rows that do not fill a vector (the M % VW last ones, all of them when M < VW), vectorised
+ * over columns instead: the same chain per element (the bias or 0, then one fused
+ * multiply-add per k in increasing k, stored and reloaded between k blocks), so the bits are
+ * those the row tiles would give. A row's weights of a k block are widened once, on the
+ * stack. */
+static void rows_by_columns(int m0, int m1, int N, int K, const float *at, const uint16_t *ah,
+                            int ldat, const float *const *B, const float *bias, float *C,
+                            int ldc)
 {
-    for (int m = m0; m < m1; m++)
-        for (int n = n0; n < n0 + nb; n++) {
-            float *out = &C[(size_t)m * ldc + n];
-            float acc = first ? (bias ? bias[m] : 0.0f) : *out;
-            for (int k = k0; k < k1; k++)
-                acc = fmaf(ah ? ecl_half_to_float(ah[(size_t)k * ldat + m])
-                              : at[(size_t)k * ldat + m], B[k][n], acc);
-            *out = acc;
+    float a[KC];
+    for (int m = m0; m < m1; m++) {
+        float *c_row = C + (size_t)m * ldc;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            const int kn = K - k0 < KC ? K - k0 : KC;
+            for (int k = 0; k < kn; k++) {
+                const size_t i = (size_t)(k0 + k) * ldat + m;
+                a[k] = ah ? ecl_half_to_float(ah[i]) : at[i];
+            }
+            const VEC start = V_SET1(bias ? bias[m] : 0.0f);
+            int n = 0;
+            for (; n + 4 * VW <= N; n += 4 * VW) {
+                VEC acc[4];
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++)
+                    acc[v] = k0 == 0 ? start : V_LOADU(c_row + n + v * VW);
+                for (int k = 0; k < kn; k++) {
+                    const VEC av = V_SET1(a[k]);
+                    const float *b = B[k0 + k] + n;
+#pragma GCC unroll 4
+                    for (int v = 0; v < 4; v++)
+                        acc[v] = V_FMA(av, V_LOADU(b + v * VW), acc[v]);
+                }
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++)
+                    V_STOREU(c_row + n + v * VW, acc[v]);
+            }
+            for (; n + VW <= N; n += VW) {
+                VEC acc = k0 == 0 ? start : V_LOADU(c_row + n);
+                for (int k = 0; k < kn; k++)
+                    acc = V_FMA(V_SET1(a[k]), V_LOADU(B[k0 + k] + n), acc);
+                V_STOREU(c_row + n, acc);
+            }
+            for (; n < N; n++) {
+                float acc = k0 == 0 ? (bias ? bias[m] : 0.0f) : c_row[n];
+                for (int k = 0; k < kn; k++)
+                    acc = fmaf(a[k], B[k0 + k][n], acc);
+                c_row[n] = acc;
+            }
         }
+    }
 }
 
-/* Only the shapes the two tile families can produce are instantiated. */
+/* Only the shapes the tile families can produce are instantiated. */
 #define TILE_SHAPE_USED(MVC, NBC)                                                            \
-    (((MVC) <= MV_WIDE && (NBC) <= NR_WIDE) || ((MVC) <= MV_TALL && (NBC) <= NR_TALL))
+    (((MVC) <= MV_WIDE && (NBC) <= NR_WIDE) || ((MVC) <= MV_MID && (NBC) <= NR_MID) ||       \
+     ((MVC) <= MV_TALL && (NBC) <= NR_TALL))
 #define TILE_CASE(MVC, NBC)                                                                  \
     case NBC:                                                                                \
         if (TILE_SHAPE_USED(MVC, NBC) && ah)                                                 \
-            tile(MVC, NBC, 1, k0, k1, at, ah, ldat, B, n0, bias, m0, C, ldc, first);         \
+            tile(MVC, NBC, 1, k0, k1, at, ah, ldat, B, n0, bias, m0, C, ldc, first, fetch_a); \
         else if (TILE_SHAPE_USED(MVC, NBC))                                                  \
-            tile(MVC, NBC, 0, k0, k1, at, ah, ldat, B, n0, bias, m0, C, ldc, first);         \
+            tile(MVC, NBC, 0, k0, k1, at, ah, ldat, B, n0, bias, m0, C, ldc, first, fetch_a); \
         break;
 #define TILE_NB_SWITCH(MVC)                                                                  \
     switch (nb) {                                                                            \
@@ -126,7 +180,7 @@ static void rows_scalar(int m0, int m1, int n0, int nb, int k0, int k1, const fl
 /* A tile with run-time shape: calls the instance unrolled for that shape. */
 static void tile_any(int mv, int nb, int k0, int k1, const float *at, const uint16_t *ah,
                      int ldat, const float *const *B, int n0, const float *bias, int m0, float *C,
-                     int ldc, int first)
+                     int ldc, int first, int fetch_a)
 {
     switch (mv) {
         TILE_MV_CASE(1) TILE_MV_CASE(2) TILE_MV_CASE(3) TILE_MV_CASE(4)
@@ -150,7 +204,7 @@ static inline void gemm_item(const gemm_plan *p, long item)
     const int ncb = (int)(item / p->row_tiles), rt = (int)(item % p->row_tiles);
     const int m0 = rt * rows_per_tile;
     const int m_end = M - m0 < rows_per_tile ? M : m0 + rows_per_tile;
-    const int mv = (m_end - m0) / VW, m_vec_end = m0 + mv * VW;
+    const int mv = (m_end - m0) / VW;
     const int ct0 = ncb * NC_TILES;
     const int ct1 = ct0 + NC_TILES < p->col_tiles ? ct0 + NC_TILES : p->col_tiles;
     int k0 = 0;
@@ -158,12 +212,8 @@ static inline void gemm_item(const gemm_plan *p, long item)
         const int k1 = K - k0 > KC ? k0 + KC : K;
         for (int ct = ct0; ct < ct1; ct++) {
             const int n0 = ct * nr, nb = N - n0 < nr ? N - n0 : nr;
-            if (mv > 0)
-                tile_any(mv, nb, k0, k1, p->at, p->ah, p->ldat, p->B, n0, p->bias, m0, p->C,
-                         p->ldc, k0 == 0);
-            if (m_vec_end < m_end)
-                rows_scalar(m_vec_end, m_end, n0, nb, k0, k1, p->at, p->ah, p->ldat, p->B,
-                            p->bias, p->C, p->ldc, k0 == 0);
+            tile_any(mv, nb, k0, k1, p->at, p->ah, p->ldat, p->B, n0, p->bias, m0, p->C,
+                     p->ldc, k0 == 0, ct == ct0 && nr > NR_TALL);
         }
         k0 = k1;
     } while (k0 < K);
@@ -175,9 +225,15 @@ void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const float *at, const uint16
 {
     if (M <= 0 || N <= 0)
         return;
-    /* Narrow products (a frame at a time) get tall tiles to keep enough sums in flight. */
-    const int tall = N <= NR_TALL;
-    const int mv_full = tall ? MV_TALL : MV_WIDE, nr = tall ? NR_TALL : NR_WIDE;
+    const int M_vec = M - M % VW;
+    if (M_vec < M)
+        rows_by_columns(M_vec, M, N, K, at, ah, ldat, B, bias, C, ldc);
+    M = M_vec;
+    /* Narrow products (a frame at a time) get tall tiles to keep enough sums in flight, and
+     * a few columns (a chunk of frames) middle ones, which leave no thin last tile. */
+    const int tall = N <= NR_TALL, mid = !tall && N <= 2 * NR_MID;
+    const int mv_full = tall ? MV_TALL : mid ? MV_MID : MV_WIDE;
+    const int nr = tall ? NR_TALL : mid ? NR_MID : NR_WIDE;
     const int rows_per_tile = mv_full * VW;
     const int row_tiles = (M + rows_per_tile - 1) / rows_per_tile;
     const int col_tiles = (N + nr - 1) / nr;
