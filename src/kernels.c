@@ -22,25 +22,26 @@
  * add), whatever the tile shape, so results do not depend on chunk sizes or thread counts:
  * streaming and whole-signal processing give the same bits. */
 
-static inline float amat_get(ecl_amat a, size_t i)
+static inline float amat_get(const ecl_amat *a, int k, int m)
 {
-    return a.f16 ? ecl_half_to_float(a.f16[i]) : a.f32[i];
+    const size_t i = ecl_amat_index(a, k, m);
+    return a->f16 ? ecl_half_to_float(a->f16[i]) : a->f32[i];
 }
 
 /* MB x nb tile (nb <= NB): broadcast B, vectorise over the rows of A^T. */
-static void tile_full(int nb, int K, ecl_amat at, int ldat, const float *const *B, int n0,
+static void tile_full(int nb, int K, const ecl_amat *at, const float *const *B, int n0,
                       const float *bias, int m0, float *C, int ldc)
 {
-    float acc[NB][MB], widened[MB];
+    float acc[NB][MB], a[MB];
     for (int c = 0; c < nb; c++)
         for (int r = 0; r < MB; r++)
             acc[c][r] = bias ? bias[m0 + r] : 0.0f;
     for (int k = 0; k < K; k++) {
-        const size_t row = (size_t)k * ldat + m0;
-        const float *a = at.f32 ? at.f32 + row : widened;
-        if (at.f16)
-            for (int r = 0; r < MB; r++)
-                widened[r] = ecl_half_to_float(at.f16[row + r]);
+        for (int p = 0; p < MB; p += ECL_PANEL) { /* MB rows: whole panels */
+            const size_t i = ecl_amat_index(at, k, m0 + p);
+            for (int r = 0; r < ECL_PANEL; r++)
+                a[p + r] = at->f16 ? ecl_half_to_float(at->f16[i + r]) : at->f32[i + r];
+        }
         for (int c = 0; c < nb; c++) {
             const float b = B[k][n0 + c];
             for (int r = 0; r < MB; r++)
@@ -53,14 +54,14 @@ static void tile_full(int nb, int K, ecl_amat at, int ldat, const float *const *
 }
 
 /* Fewer than MB rows at the edge. */
-static void tile_edge(int mb, int nb, int K, ecl_amat at, int ldat, const float *const *B,
-                      int n0, const float *bias, int m0, float *C, int ldc)
+static void tile_edge(int mb, int nb, int K, const ecl_amat *at, const float *const *B, int n0,
+                      const float *bias, int m0, float *C, int ldc)
 {
     for (int r = 0; r < mb; r++)
         for (int c = 0; c < nb; c++) {
             float acc = bias ? bias[m0 + r] : 0.0f;
             for (int k = 0; k < K; k++)
-                acc += amat_get(at, (size_t)k * ldat + m0 + r) * B[k][n0 + c];
+                acc += amat_get(at, k, m0 + r) * B[k][n0 + c];
             C[(size_t)(m0 + r) * ldc + n0 + c] = acc;
         }
 }
@@ -130,54 +131,49 @@ encodec_kernels ecl_isa_default(void)
 }
 
 /* Tile number `tile` of C; row tiles innermost, so that consecutive tiles share a B panel. */
-static inline void portable_tile(long tile, int m_tiles, int M, int N, int K, ecl_amat at,
-                                 int ldat, const float *const *B, const float *bias, float *C,
-                                 int ldc)
+static inline void portable_tile(long tile, int m_tiles, int M, int N, int K,
+                                 const ecl_amat *at, const float *const *B, const float *bias,
+                                 float *C, int ldc)
 {
     const int m0 = (int)(tile % m_tiles) * MB, n0 = (int)(tile / m_tiles) * NB;
     const int mb = M - m0 < MB ? M - m0 : MB, nb = N - n0 < NB ? N - n0 : NB;
     if (mb == MB)
-        tile_full(nb, K, at, ldat, B, n0, bias, m0, C, ldc);
+        tile_full(nb, K, at, B, n0, bias, m0, C, ldc);
     else
-        tile_edge(mb, nb, K, at, ldat, B, n0, bias, m0, C, ldc);
+        tile_edge(mb, nb, K, at, B, n0, bias, m0, C, ldc);
 }
 
-static void gemm_rows_portable(int M, int N, int K, ecl_amat at, int ldat,
-                               const float *const *B, const float *bias, float *C, int ldc,
-                               int n_threads)
+static void gemm_rows_portable(int M, int N, int K, const ecl_amat *at, const float *const *B,
+                               const float *bias, float *C, int ldc, int n_threads)
 {
     const int m_tiles = (M + MB - 1) / MB, n_tiles = (N + NB - 1) / NB;
     const long tiles = (long)m_tiles * n_tiles;
     if (ECL_PARALLEL(n_threads, (double)M * N * K, 2e5)) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
         for (long tile = 0; tile < tiles; tile++)
-            portable_tile(tile, m_tiles, M, N, K, at, ldat, B, bias, C, ldc);
+            portable_tile(tile, m_tiles, M, N, K, at, B, bias, C, ldc);
     } else {
         for (long tile = 0; tile < tiles; tile++)
-            portable_tile(tile, m_tiles, M, N, K, at, ldat, B, bias, C, ldc);
+            portable_tile(tile, m_tiles, M, N, K, at, B, bias, C, ldc);
     }
 }
 
-void ecl_k_gemm_rows(int M, int N, int K, ecl_amat at, int ldat, const float *const *B,
-                     const float *bias, float *C, int ldc, const ecl_exec *ex)
+void ecl_k_gemm_rows(int M, int N, int K, ecl_amat a, const float *const *B, const float *bias,
+                     float *C, int ldc, const ecl_exec *ex)
 {
     switch (ex->isa) {
 #if defined(ECL_HAVE_AVX2)
-    case ENCODEC_KERNELS_AVX2:
-        ecl_k_gemm_rows_avx2(M, N, K, at.f32, at.f16, ldat, B, bias, C, ldc, ex->n_threads);
-        return;
+    case ENCODEC_KERNELS_AVX2: ecl_k_gemm_rows_avx2(M, N, K, &a, B, bias, C, ldc, ex->n_threads); return;
 #endif
 #if defined(ECL_HAVE_AVX512)
     case ENCODEC_KERNELS_AVX512:
-        ecl_k_gemm_rows_avx512(M, N, K, at.f32, at.f16, ldat, B, bias, C, ldc, ex->n_threads);
+        ecl_k_gemm_rows_avx512(M, N, K, &a, B, bias, C, ldc, ex->n_threads);
         return;
 #endif
 #if defined(ECL_HAVE_NEON)
-    case ENCODEC_KERNELS_NEON:
-        ecl_k_gemm_rows_neon(M, N, K, at.f32, at.f16, ldat, B, bias, C, ldc, ex->n_threads);
-        return;
+    case ENCODEC_KERNELS_NEON: ecl_k_gemm_rows_neon(M, N, K, &a, B, bias, C, ldc, ex->n_threads); return;
 #endif
-    default: gemm_rows_portable(M, N, K, at, ldat, B, bias, C, ldc, ex->n_threads);
+    default: gemm_rows_portable(M, N, K, &a, B, bias, C, ldc, ex->n_threads);
     }
 }
 
@@ -186,6 +182,15 @@ void ecl_k_transpose(const float *a, int rows, int cols, float *at)
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++)
             at[(size_t)c * rows + r] = a[(size_t)r * cols + c];
+}
+
+void ecl_k_to_panels(const float *at, int K, int M, float *panels)
+{
+    const ecl_amat layout = ecl_amat_panels(panels, NULL, K);
+    memset(panels, 0, ecl_panels_size(M, K) * sizeof *panels);
+    for (int k = 0; k < K; k++)
+        for (int m = 0; m < M; m++)
+            panels[ecl_amat_index(&layout, k, m)] = at[(size_t)k * M + m];
 }
 
 int ecl_k_to_half(const float *src, size_t n, uint16_t *dst)
@@ -234,7 +239,7 @@ void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, ecl_amat w,
                     scratch + ((size_t)(off % stride) * c_in + i) * phase_len + off / stride;
             }
     }
-    ecl_k_gemm_rows(c_out, t_out, c_in * kernel, w, c_out, ptrs, bias, y, t_out, ex);
+    ecl_k_gemm_rows(c_out, t_out, c_in * kernel, w, ptrs, bias, y, t_out, ex);
 }
 
 int ecl_k_convtr_taps(int kernel, int stride) { return (kernel + stride - 1) / stride; }
@@ -242,15 +247,20 @@ int ecl_k_convtr_taps(int kernel, int stride) { return (kernel + stride - 1) / s
 void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int stride,
                            float *w_phase)
 {
-    const int taps = ecl_k_convtr_taps(kernel, stride);
-    for (int r = 0; r < stride; r++)
+    const int taps = ecl_k_convtr_taps(kernel, stride), K = c_in * taps;
+    const size_t phase_size = ecl_panels_size(c_out, K);
+    memset(w_phase, 0, (size_t)stride * phase_size * sizeof *w_phase);
+    for (int r = 0; r < stride; r++) {
+        const ecl_amat phase = ecl_amat_panels(w_phase + (size_t)r * phase_size, NULL, K);
         for (int o = 0; o < c_out; o++)
             for (int i = 0; i < c_in; i++)
                 for (int q = 0; q < taps; q++) {
                     const int j = r + q * stride;
-                    w_phase[(((size_t)r * c_in + i) * taps + q) * c_out + o] =
-                        j < kernel ? w[((size_t)i * c_out + o) * kernel + j] : 0.0f;
+                    if (j < kernel)
+                        w_phase[(size_t)r * phase_size + ecl_amat_index(&phase, i * taps + q, o)] =
+                            w[((size_t)i * c_out + o) * kernel + j];
                 }
+    }
 }
 
 void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, ecl_amat w_phase,
@@ -263,8 +273,8 @@ void ecl_k_convtr1d(const float *xh, int c_in, int x_stride, int n, ecl_amat w_p
         for (int q = 0; q < taps; q++)
             ptrs[i * taps + q] = xh + (size_t)i * x_stride + (taps - 1) - q;
     for (int r = 0; r < stride; r++) {
-        const ecl_amat a = ecl_amat_at(w_phase, (size_t)r * c_out * c_in * taps);
-        ecl_k_gemm_rows(c_out, n, c_in * taps, a, c_out, ptrs, bias, scratch, n, ex);
+        const ecl_amat a = ecl_amat_at(w_phase, (size_t)r * ecl_panels_size(c_out, c_in * taps));
+        ecl_k_gemm_rows(c_out, n, c_in * taps, a, ptrs, bias, scratch, n, ex);
         for (int o = 0; o < c_out; o++) {
             const float *src = scratch + (size_t)o * n;
             float *dst = y + (size_t)o * y_stride + r;
@@ -283,7 +293,7 @@ void ecl_k_lstm_step(int hidden, const float *zx, ecl_amat w_hh_t, float *h, flo
      * input part is added after, as a separate rounding. */
     for (int k = 0; k < hidden; k++)
         ptrs[k] = h + k;
-    ecl_k_gemm_rows(4 * hidden, 1, hidden, w_hh_t, 4 * hidden, ptrs, NULL, z_tmp, 1, ex);
+    ecl_k_gemm_rows(4 * hidden, 1, hidden, w_hh_t, ptrs, NULL, z_tmp, 1, ex);
     for (int r = 0; r < 4 * hidden; r++)
         z_tmp[r] = zx[r] + z_tmp[r];
     for (int k = 0; k < hidden; k++) {

@@ -7,9 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels.h"
+
 #define ECL_DECLARE_ISA(suffix)                                                              \
-    void ecl_k_gemm_rows##suffix(int M, int N, int K, const float *at,                       \
-                                 const uint16_t *at_f16, int ldat,                           \
+    void ecl_k_gemm_rows##suffix(int M, int N, int K, const ecl_amat *a,                     \
                                  const float *const *B, const float *bias, float *C,         \
                                  int ldc, int n_threads);                                    \
     void ecl_k_elu##suffix(const float *src, float *dst, size_t n, float alpha);

@@ -35,21 +35,29 @@
 #define NR_MAX MAX3(NR_WIDE, NR_MID, NR_TALL)
 #define KC 256 /* k per block: the A panel (KC x tile rows) stays in L1 */
 #define NC_TILES 32 /* column tiles per block: the B block (KC x NC) stays in L2 */
-/* A's rows are far apart and often not yet in cache: the first tile over a panel of A fetches
- * the row it will need after about this many multiply-adds (vectors), some hundred cycles
- * ahead. Tall tiles (a frame at a time) do not: there it only slowed reading from L3. */
+/* In the rows layout, A's rows are far apart and often not yet in cache: the first tile over
+ * them fetches the row it will need after about this many multiply-adds (vectors), some
+ * hundred cycles ahead. Tall tiles (a frame at a time) do not: there it only slowed reading
+ * from L3. The panel layout needs none of this (each panel is a sequential stream). */
 #define PREFETCH_FMAS 384
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Rows m0 .. m0 + mv*VW, columns n0 .. n0 + nb of C, k in [k0, k1); first: start from the
- * bias (else continue from the partial sums in C). A is `at`, or float16 `ah` when half;
- * fetch_a: this is the first tile to read this panel of A, which is fetched ahead. */
+ * bias (else continue from the partial sums in C). A is read as float16 when half; fetch_a:
+ * A is in rows and this is the first tile to read these, which are fetched ahead. */
 static ALWAYS_INLINE void tile(const int mv, const int nb, const int half, int k0, int k1,
-                               const float *at, const uint16_t *ah, int ldat,
-                               const float *const *B, int n0, const float *bias, int m0,
-                               float *C, int ldc, int first, int fetch_a)
+                               const ecl_amat *A, const float *const *B, int n0,
+                               const float *bias, int m0, float *C, int ldc, int first,
+                               int fetch_a)
 {
+    const float *at = A->f32;
+    const uint16_t *ah = A->f16;
+    const size_t k_stride = A->k_stride;
+    size_t a[MV_MAX]; /* where vector v of the tile reads row k of A */
+#pragma GCC unroll 16
+    for (int v = 0; v < mv; v++)
+        a[v] = ecl_amat_index(A, k0, m0 + v * VW);
     VEC acc[MV_MAX][NR_MAX];
     float tmp[NR_MAX][MV_MAX * VW];
     if (first) {
@@ -71,19 +79,20 @@ static ALWAYS_INLINE void tile(const int mv, const int nb, const int half, int k
                 acc[v][c] = V_LOADU(&tmp[c][v * VW]);
     }
     for (int k = k0; k < k1; k++) {
-        const size_t a = (size_t)k * ldat + m0;
         const float *b = B[k] + n0;
         const int ahead = PREFETCH_FMAS / (mv * nb);
-        if (fetch_a && k + ahead < k1) {
-            const char *next = half ? (const char *)(ah + a + (size_t)ahead * ldat)
-                                    : (const char *)(at + a + (size_t)ahead * ldat);
+        if (fetch_a && k + ahead < k1) { /* rows: the tile's vectors are contiguous */
+            const char *next = half ? (const char *)(ah + a[0] + (size_t)ahead * k_stride)
+                                    : (const char *)(at + a[0] + (size_t)ahead * k_stride);
             for (int line = 0; line < mv * VW * (half ? 2 : 4); line += 64)
                 __builtin_prefetch(next + line);
         }
         VEC av[MV_MAX];
 #pragma GCC unroll 16
-        for (int v = 0; v < mv; v++)
-            av[v] = half ? V_LOADH(ah + a + v * VW) : V_LOADU(at + a + v * VW);
+        for (int v = 0; v < mv; v++) {
+            av[v] = half ? V_LOADH(ah + a[v]) : V_LOADU(at + a[v]);
+            a[v] += k_stride;
+        }
 #pragma GCC unroll 16
         for (int c = 0; c < nb; c++) {
             const VEC bc = V_SET1(b[c]);
@@ -107,9 +116,8 @@ static ALWAYS_INLINE void tile(const int mv, const int nb, const int half, int k
  * multiply-add per k in increasing k, stored and reloaded between k blocks), so the bits are
  * those the row tiles would give. A row's weights of a k block are widened once, on the
  * stack. */
-static void rows_by_columns(int m0, int m1, int N, int K, const float *at, const uint16_t *ah,
-                            int ldat, const float *const *B, const float *bias, float *C,
-                            int ldc)
+static void rows_by_columns(int m0, int m1, int N, int K, const ecl_amat *A,
+                            const float *const *B, const float *bias, float *C, int ldc)
 {
     float a[KC];
     for (int m = m0; m < m1; m++) {
@@ -117,8 +125,8 @@ static void rows_by_columns(int m0, int m1, int N, int K, const float *at, const
         for (int k0 = 0; k0 < K; k0 += KC) {
             const int kn = K - k0 < KC ? K - k0 : KC;
             for (int k = 0; k < kn; k++) {
-                const size_t i = (size_t)(k0 + k) * ldat + m;
-                a[k] = ah ? ecl_half_to_float(ah[i]) : at[i];
+                const size_t i = ecl_amat_index(A, k0 + k, m);
+                a[k] = A->f16 ? ecl_half_to_float(A->f16[i]) : A->f32[i];
             }
             const VEC start = V_SET1(bias ? bias[m] : 0.0f);
             int n = 0;
@@ -160,10 +168,10 @@ static void rows_by_columns(int m0, int m1, int N, int K, const float *at, const
      ((MVC) <= MV_TALL && (NBC) <= NR_TALL))
 #define TILE_CASE(MVC, NBC)                                                                  \
     case NBC:                                                                                \
-        if (TILE_SHAPE_USED(MVC, NBC) && ah)                                                 \
-            tile(MVC, NBC, 1, k0, k1, at, ah, ldat, B, n0, bias, m0, C, ldc, first, fetch_a); \
+        if (TILE_SHAPE_USED(MVC, NBC) && A->f16)                                             \
+            tile(MVC, NBC, 1, k0, k1, A, B, n0, bias, m0, C, ldc, first, fetch_a);           \
         else if (TILE_SHAPE_USED(MVC, NBC))                                                  \
-            tile(MVC, NBC, 0, k0, k1, at, ah, ldat, B, n0, bias, m0, C, ldc, first, fetch_a); \
+            tile(MVC, NBC, 0, k0, k1, A, B, n0, bias, m0, C, ldc, first, fetch_a);           \
         break;
 #define TILE_NB_SWITCH(MVC)                                                                  \
     switch (nb) {                                                                            \
@@ -178,9 +186,9 @@ static void rows_by_columns(int m0, int m1, int N, int K, const float *at, const
         break;
 
 /* A tile with run-time shape: calls the instance unrolled for that shape. */
-static void tile_any(int mv, int nb, int k0, int k1, const float *at, const uint16_t *ah,
-                     int ldat, const float *const *B, int n0, const float *bias, int m0, float *C,
-                     int ldc, int first, int fetch_a)
+static void tile_any(int mv, int nb, int k0, int k1, const ecl_amat *A, const float *const *B,
+                     int n0, const float *bias, int m0, float *C, int ldc, int first,
+                     int fetch_a)
 {
     switch (mv) {
         TILE_MV_CASE(1) TILE_MV_CASE(2) TILE_MV_CASE(3) TILE_MV_CASE(4)
@@ -190,9 +198,8 @@ static void tile_any(int mv, int nb, int k0, int k1, const float *at, const uint
 
 /* One work item of the product: a block of rows by a block of column tiles. */
 typedef struct {
-    int M, N, K, ldat, ldc, nr, rows_per_tile, row_tiles, col_tiles;
-    const float *at;
-    const uint16_t *ah;
+    int M, N, K, ldc, nr, rows_per_tile, row_tiles, col_tiles, fetch_a;
+    const ecl_amat *A;
     const float *const *B;
     const float *bias;
     float *C;
@@ -212,22 +219,21 @@ static inline void gemm_item(const gemm_plan *p, long item)
         const int k1 = K - k0 > KC ? k0 + KC : K;
         for (int ct = ct0; ct < ct1; ct++) {
             const int n0 = ct * nr, nb = N - n0 < nr ? N - n0 : nr;
-            tile_any(mv, nb, k0, k1, p->at, p->ah, p->ldat, p->B, n0, p->bias, m0, p->C,
-                     p->ldc, k0 == 0, ct == ct0 && nr > NR_TALL);
+            tile_any(mv, nb, k0, k1, p->A, p->B, n0, p->bias, m0, p->C, p->ldc, k0 == 0,
+                     p->fetch_a && ct == ct0);
         }
         k0 = k1;
     } while (k0 < K);
 }
 
-void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const float *at, const uint16_t *ah,
-                              int ldat, const float *const *B, const float *bias, float *C,
-                              int ldc, int n_threads)
+void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const ecl_amat *A, const float *const *B,
+                              const float *bias, float *C, int ldc, int n_threads)
 {
     if (M <= 0 || N <= 0)
         return;
     const int M_vec = M - M % VW;
     if (M_vec < M)
-        rows_by_columns(M_vec, M, N, K, at, ah, ldat, B, bias, C, ldc);
+        rows_by_columns(M_vec, M, N, K, A, B, bias, C, ldc);
     M = M_vec;
     /* Narrow products (a frame at a time) get tall tiles to keep enough sums in flight, and
      * a few columns (a chunk of frames) middle ones, which leave no thin last tile. */
@@ -239,8 +245,10 @@ void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const float *at, const uint16
     const int col_tiles = (N + nr - 1) / nr;
     const int nc_blocks = (col_tiles + NC_TILES - 1) / NC_TILES;
     const long items = (long)nc_blocks * row_tiles;
-    const gemm_plan plan = {M, N, K, ldat, ldc, nr, rows_per_tile, row_tiles, col_tiles,
-                            at, ah, B, bias, C};
+    const int fetch_a = !tall && A->k_stride > ECL_PANEL; /* rows far apart */
+    const gemm_plan plan = {M,         N,         K,       ldc, nr, rows_per_tile,
+                            row_tiles, col_tiles, fetch_a, A,   B,  bias,
+                            C};
     /* Items are handed out one at a time: a thread that the OS has descheduled holds up
      * nobody. Consecutive items share a column block (the B block stays in cache). */
     if (ECL_PARALLEL(n_threads, (double)M * N * (K > 0 ? K : 1), 2e5)) {

@@ -285,11 +285,13 @@ static int alloc_fail(loader *ld)
     return ecl_fail(ld->msg, ld->msg_size, ENCODEC_ENOMEM, "%s: out of memory", ld->source);
 }
 
-/* Keep a matrix of n values (already in the kernels' layout) in the model: as float16 when the
- * file stores its tensor `name` as float16, else as float32. The values always fit: they are
- * the file's float16 values, or weight-normalised rows whose entries are at most |g| (itself a
- * float16), so the conversion's range check only guards against a broken invariant. */
-static int keep_matrix(loader *ld, const char *name, const float *w, size_t n, ecl_amat *out)
+/* Keep n values in the panel layout (of matrices with K rows) in the model: as float16 when
+ * the file stores its tensor `name` as float16, else as float32. The values always fit: they
+ * are the file's float16 values, or weight-normalised rows whose entries are at most |g|
+ * (itself a float16), so the conversion's range check only guards against a broken
+ * invariant. */
+static int keep_panels(loader *ld, const char *name, const float *w, size_t n, int K,
+                       ecl_amat *out)
 {
     const ecl_tensor *t = ecl_safetensors_find(ld->st, name);
     if (t && t->dtype == ECL_DTYPE_F16) {
@@ -300,14 +302,14 @@ static int keep_matrix(loader *ld, const char *name, const float *w, size_t n, e
             return ecl_fail(ld->msg, ld->msg_size, ENCODEC_EWEIGHTS_VALUE,
                             "%s: tensor %s gives weights beyond the float16 range", ld->source,
                             name);
-        *out = (ecl_amat){NULL, h};
+        *out = ecl_amat_panels(NULL, h, K);
         return ENCODEC_OK;
     }
     float *f = model_alloc(ld->m, n);
     if (!f)
         return alloc_fail(ld);
     memcpy(f, w, n * sizeof *f);
-    *out = ecl_amat_f32(f);
+    *out = ecl_amat_panels(f, NULL, K);
     return ENCODEC_OK;
 }
 
@@ -413,20 +415,24 @@ static int bind_conv_weights(loader *ld, const char *base, const char *inner, in
     return ENCODEC_OK;
 }
 
-/* The kernels' layouts: transposed for convolutions, polyphase for transposed ones. */
+/* The kernels' layouts: transposed for convolutions, polyphase for transposed ones (n: the
+ * weights' size, w: as in the file). */
 static int relayout_conv(loader *ld, const char *name, int transposed, int c_in, int c_out,
                          int kernel, int stride, size_t n, const float *w, ecl_conv *cv)
 {
-    const size_t n_out =
-        transposed ? (size_t)stride * c_out * c_in * ecl_k_convtr_taps(kernel, stride) : n;
-    float *laid = ecl_calloc(n_out, sizeof(float));
+    const int K = c_in * (transposed ? ecl_k_convtr_taps(kernel, stride) : kernel);
+    const size_t n_out = (size_t)(transposed ? stride : 1) * ecl_panels_size(c_out, K);
+    float *laid = ecl_calloc(n_out + (transposed ? 0 : n), sizeof(float));
     if (!laid)
         return alloc_fail(ld);
-    if (transposed)
+    if (transposed) {
         ecl_k_convtr_relayout(w, c_in, c_out, kernel, stride, laid);
-    else
-        ecl_k_transpose(w, c_out, c_in * kernel, laid);
-    const int err = keep_matrix(ld, name, laid, n_out, &cv->weight);
+    } else {
+        float *rows = laid + n_out;
+        ecl_k_transpose(w, c_out, K, rows);
+        ecl_k_to_panels(rows, K, c_out, laid);
+    }
+    const int err = keep_panels(ld, name, laid, n_out, K, &cv->weight);
     ecl_free(laid);
     return err;
 }
@@ -467,8 +473,9 @@ static int bind_lstm(loader *ld, const char *side, int index, int dim, ecl_lstm 
     ls->bias = model_alloc_bytes(m, (size_t)layers * sizeof(float *));
     if (!ls->w_ih || !ls->w_hh_t || !ls->bias)
         return alloc_fail(ld);
-    const size_t n = (size_t)4 * dim * dim;
-    float *w_tmp = ecl_calloc(2 * n, sizeof(float)), *w_t = w_tmp + n, *b_hh = w_tmp;
+    const size_t n = (size_t)4 * dim * dim, n_panels = ecl_panels_size(4 * dim, dim);
+    float *w_tmp = ecl_calloc(2 * n + n_panels, sizeof(float)), *w_t = w_tmp + n, *b_hh = w_tmp;
+    float *panels = w_t + n;
     if (!w_tmp)
         return alloc_fail(ld);
     err = ENCODEC_OK;
@@ -482,13 +489,15 @@ static int bind_lstm(loader *ld, const char *side, int index, int dim, ecl_lstm 
         if ((err = load_tensor(ld, name, 2, wshape, w_tmp)))
             break;
         ecl_k_transpose(w_tmp, 4 * dim, dim, w_t);
-        if ((err = keep_matrix(ld, name, w_t, n, &ls->w_ih[l])))
+        ecl_k_to_panels(w_t, dim, 4 * dim, panels);
+        if ((err = keep_panels(ld, name, panels, n_panels, dim, &ls->w_ih[l])))
             break;
         snprintf(name, sizeof name, "%s.model.%d.lstm.weight_hh_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 2, wshape, w_tmp)))
             break;
         ecl_k_transpose(w_tmp, 4 * dim, dim, w_t);
-        if ((err = keep_matrix(ld, name, w_t, n, &ls->w_hh_t[l])))
+        ecl_k_to_panels(w_t, dim, 4 * dim, panels);
+        if ((err = keep_panels(ld, name, panels, n_panels, dim, &ls->w_hh_t[l])))
             break;
         snprintf(name, sizeof name, "%s.model.%d.lstm.bias_ih_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 1, bshape, ls->bias[l])))

@@ -12,9 +12,10 @@
 /* A convolution (or transposed convolution) with effective (weight-norm folded) weights. */
 typedef struct {
     int c_in, c_out, kernel, stride, dilation;
-    ecl_amat weight;    /* conv: transposed [c_in * kernel][c_out]; transposed conv:
-                           polyphase [stride][c_in][taps][c_out] (ecl_k_convtr_relayout);
-                           float16 when the file stores the weights as float16 */
+    ecl_amat weight;    /* in panels (kernels.h); conv: transposed [c_in * kernel][c_out];
+                           transposed conv: polyphase, stride matrices [c_in * taps][c_out]
+                           (ecl_k_convtr_relayout); float16 when the file stores the weights
+                           as float16 */
     float *bias;        /* [c_out] */
     float *norm_weight; /* [c_out] GroupNorm affine (time_group_norm models), else NULL */
     float *norm_bias;   /* [c_out] */
@@ -30,8 +31,8 @@ typedef struct {
 /* Multi-layer LSTM with input = hidden = dim, plus skip. */
 typedef struct {
     int dim, n_layers;
-    ecl_amat *w_ih;   /* [n_layers] of [dim][4*dim]: W_ih transposed for the matrix kernel */
-    ecl_amat *w_hh_t; /* [n_layers] of [dim][4*dim]: W_hh transposed for the recurrence kernel */
+    ecl_amat *w_ih;   /* [n_layers] of [dim][4*dim] in panels: W_ih transposed */
+    ecl_amat *w_hh_t; /* [n_layers] of [dim][4*dim] in panels: W_hh transposed */
     float **bias;  /* [n_layers] of [4*dim]: b_ih + b_hh */
 } ecl_lstm;
 

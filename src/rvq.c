@@ -42,7 +42,7 @@ void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, i
                     rr[t] += x * x;
                     r2[(size_t)d * RVQ_BLOCK + t] = 2.0f * x;
                 }
-            ecl_k_gemm_rows(bins, n, dim, ecl_amat_f32(book_t), bins, ptrs, NULL, dots, n, ex);
+            ecl_k_gemm_rows(bins, n, dim, ecl_amat_rows(book_t, bins), ptrs, NULL, dots, n, ex);
             for (int t = 0; t < n; t++)
                 best_score[t] = -FLT_MAX;
             for (int j = 0; j < bins; j++)

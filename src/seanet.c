@@ -538,8 +538,7 @@ static chunk slstm_push(ecl_seanet_stream *s, slstm *l, chunk in)
         for (int k = 0; k < d; k++)
             s->ptrs[k] = cur.d + (size_t)k * cur.stride;
         /* Input projections for the whole chunk at once; only h W_hh is sequential. */
-        ecl_k_gemm_rows(rows, n, d, ls->w_ih[li], rows, s->ptrs, ls->bias[li], l->zx, l->cap,
-                        &s->ex);
+        ecl_k_gemm_rows(rows, n, d, ls->w_ih[li], s->ptrs, ls->bias[li], l->zx, l->cap, &s->ex);
         for (int t = 0; t < n; t++) {
             for (int r = 0; r < rows; r++)
                 l->zcol[r] = l->zx[(size_t)r * l->cap + t];

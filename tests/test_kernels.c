@@ -7,6 +7,7 @@
  *     whole product bit for bit (what makes streaming equal whole-signal processing);
  *   - with float16 weights, the product equals the one with float32 weights of the same values
  *     bit for bit (whole, in pieces, threads) on every path;
+ *   - weights in the panel layout give the same bits as in rows (float32 and float16);
  *   - ELU agrees with the portable path within 1e-6 and gives the same bits whatever the
  *     piece boundaries;
  *   - float32 -> float16 rounds to nearest even (every half value, every midpoint, overflow);
@@ -34,12 +35,12 @@ typedef struct {
     int M, N, K;
     float *at, *b, *bias, *c;
     const float **rows;
-    ecl_amat a; /* the A the kernels get: at, or a float16 copy */
+    ecl_amat a; /* the A the kernels get: at in rows, or a float16 copy, or panels */
 } problem;
 
 static problem make_problem(int M, int N, int K, int with_bias)
 {
-    problem p = {M, N, K, NULL, NULL, NULL, NULL, NULL, {NULL, NULL}};
+    problem p = {M, N, K, NULL, NULL, NULL, NULL, NULL, {NULL, NULL, 0, 0}};
     p.at = malloc(sizeof(float) * (size_t)K * M);
     p.b = malloc(sizeof(float) * (size_t)K * N);
     p.bias = with_bias ? malloc(sizeof(float) * (size_t)M) : NULL;
@@ -57,7 +58,7 @@ static problem make_problem(int M, int N, int K, int with_bias)
         p.bias[i] = frand();
     for (int k = 0; k < K; k++)
         p.rows[k] = p.b + (size_t)k * N;
-    p.a = ecl_amat_f32(p.at);
+    p.a = ecl_amat_rows(p.at, M);
     return p;
 }
 
@@ -73,7 +74,7 @@ static void free_problem(problem *p)
 static void run(problem *p, encodec_kernels isa, int threads, float *out)
 {
     const ecl_exec ex = {isa, threads};
-    ecl_k_gemm_rows(p->M, p->N, p->K, p->a, p->M, p->rows, p->bias, out, p->N, &ex);
+    ecl_k_gemm_rows(p->M, p->N, p->K, p->a, p->rows, p->bias, out, p->N, &ex);
 }
 
 /* Same product in column pieces of random widths: offset row pointers and output columns. */
@@ -89,7 +90,7 @@ static void run_in_pieces(problem *p, encodec_kernels isa, float *out)
         const int nb = n0 + w > p->N ? p->N - n0 : w;
         for (int k = 0; k < p->K; k++)
             shifted[k] = p->rows[k] + n0;
-        ecl_k_gemm_rows(p->M, nb, p->K, p->a, p->M, shifted, p->bias, piece, nb, &ex);
+        ecl_k_gemm_rows(p->M, nb, p->K, p->a, shifted, p->bias, piece, nb, &ex);
         for (int m = 0; m < p->M; m++)
             memcpy(out + (size_t)m * p->N + n0, piece + (size_t)m * nb, sizeof(float) * nb);
         n0 += nb;
@@ -110,14 +111,59 @@ static void check_half_weights(problem *p, encodec_kernels isa, float *want, flo
     for (size_t i = 0; i < n_a; i++)
         p->at[i] = ecl_half_to_float(h[i]);
     run(p, isa, 1, want);
-    p->a = (ecl_amat){NULL, h};
+    p->a = (ecl_amat){NULL, h, (size_t)p->M, ECL_PANEL};
     run(p, isa, 1, got);
     assert_memory_equal(got, want, sizeof(float) * n);
     run_in_pieces(p, isa, alt);
     assert_memory_equal(alt, want, sizeof(float) * n);
     run(p, isa, 2, alt);
     assert_memory_equal(alt, want, sizeof(float) * n);
-    p->a = ecl_amat_f32(p->at);
+    p->a = ecl_amat_rows(p->at, p->M);
+    free(h);
+}
+
+/* The weights in panels (float32, then float16) against the same weights in rows: the same
+ * bits, whole, in pieces and with threads. want: the rows' result. */
+static void check_panels(problem *p, encodec_kernels isa, const float *want, float *got)
+{
+    const size_t n = (size_t)p->M * p->N, n_panels = ecl_panels_size(p->M, p->K);
+    float *panels = malloc(sizeof *panels * n_panels), *at = malloc(sizeof *at * n_panels);
+    uint16_t *h = malloc(sizeof *h * n_panels);
+    assert_non_null(panels);
+    assert_non_null(at);
+    assert_non_null(h);
+    memcpy(at, p->at, sizeof *at * p->K * p->M);
+    ecl_k_to_panels(p->at, p->K, p->M, panels);
+    for (int half = 0; half <= 1; half++) {
+        if (half) { /* the float16 values: in rows as float32, in panels as float16 */
+            const size_t n_a = (size_t)p->K * p->M;
+            assert_true(ecl_k_to_half(p->at, n_a, h));
+            for (size_t i = 0; i < n_a; i++)
+                p->at[i] = ecl_half_to_float(h[i]);
+            ecl_k_to_panels(p->at, p->K, p->M, panels);
+            assert_true(ecl_k_to_half(panels, n_panels, h));
+        }
+        run(p, isa, 1, got);
+        if (!half)
+            assert_memory_equal(got, want, sizeof(float) * n);
+        float *expect = malloc(sizeof(float) * n), *alt = malloc(sizeof(float) * n);
+        assert_non_null(expect);
+        assert_non_null(alt);
+        memcpy(expect, got, sizeof(float) * n);
+        p->a = ecl_amat_panels(half ? NULL : panels, half ? h : NULL, p->K);
+        run(p, isa, 1, alt);
+        assert_memory_equal(alt, expect, sizeof(float) * n);
+        run_in_pieces(p, isa, alt);
+        assert_memory_equal(alt, expect, sizeof(float) * n);
+        run(p, isa, 2, alt);
+        assert_memory_equal(alt, expect, sizeof(float) * n);
+        p->a = ecl_amat_rows(p->at, p->M);
+        free(expect);
+        free(alt);
+    }
+    memcpy(p->at, at, sizeof *at * p->K * p->M);
+    free(at);
+    free(panels);
     free(h);
 }
 
@@ -158,6 +204,8 @@ static void check_isa_gemm(encodec_kernels isa)
                 run(&p, isa, threads, alt);
                 assert_memory_equal(alt, got, sizeof(float) * n);
             }
+            check_panels(&p, ENCODEC_KERNELS_PORTABLE, ref, alt);
+            check_panels(&p, isa, got, alt);
             check_half_weights(&p, isa, ref, got, alt);
             free(ref);
             free(got);
