@@ -595,10 +595,12 @@ static int bind_quantizer(loader *ld)
     const int64_t eshape[2] = {c->bins, c->dimension}, ishape[1] = {1};
     char name[128];
     int err;
-    m->codebooks_t = model_alloc(m, (size_t)c->n_q * c->bins * c->dimension);
+    m->codebooks = model_alloc_bytes(m, (size_t)c->n_q * sizeof *m->codebooks);
     m->codebook_norms = model_alloc(m, (size_t)c->n_q * c->bins);
-    float *book = ecl_calloc((size_t)c->bins * c->dimension, sizeof(float));
-    if (!m->codebooks_t || !m->codebook_norms || !book) {
+    const size_t n = (size_t)c->bins * c->dimension, n_panels = ecl_panels_size(c->bins, c->dimension);
+    float *book = ecl_calloc(2 * n + n_panels, sizeof(float)), *book_t = book + n;
+    float *panels = book_t + n;
+    if (!m->codebooks || !m->codebook_norms || !book) {
         ecl_free(book);
         return alloc_fail(ld);
     }
@@ -627,8 +629,10 @@ static int bind_quantizer(loader *ld)
                 s += e[d] * e[d];
             m->codebook_norms[(size_t)q * c->bins + j] = s;
         }
-        ecl_k_transpose(book, c->bins, c->dimension,
-                        m->codebooks_t + (size_t)q * c->bins * c->dimension);
+        snprintf(name, sizeof name, "quantizer.vq.layers.%d._codebook.embed", q);
+        ecl_k_transpose(book, c->bins, c->dimension, book_t);
+        ecl_k_to_panels(book_t, c->dimension, c->bins, panels);
+        err = keep_panels(ld, name, panels, n_panels, c->dimension, &m->codebooks[q]);
     }
     ecl_free(book);
     return err;

@@ -63,7 +63,8 @@ typedef struct {
 struct encodec_model {
     ecl_config cfg;
     ecl_seanet encoder, decoder;
-    float *codebooks_t;     /* [n_q][dimension][bins]: codewords as columns */
+    ecl_amat *codebooks;    /* [n_q] of [dimension][bins] in panels: codewords as columns,
+                               float16 when the file stores them so */
     float *codebook_norms;  /* [n_q][bins]: |e|^2 */
     struct ecl_lm *lm;      /* attached entropy-coding LM (lm.h), or NULL */
     void **allocations;     /* everything above but the LM, freed together */

@@ -7,6 +7,15 @@
 
 #include <float.h>
 
+#include "util.h"
+
+/* Component d of codeword j of a codebook. */
+static inline float codeword(const ecl_amat *book, int d, int j)
+{
+    const size_t i = ecl_amat_index(book, d, j);
+    return book->f16 ? ecl_half_to_float(book->f16[i]) : book->f32[i];
+}
+
 #define RVQ_BLOCK 32 /* frames per matrix product */
 
 size_t ecl_rvq_scratch_floats(const encodec_model *m)
@@ -32,7 +41,7 @@ void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, i
             for (int t = 0; t < n; t++)
                 r[(size_t)d * RVQ_BLOCK + t] = latent[(size_t)d * stride + t0 + t];
         for (int q = 0; q < n_codebooks; q++) {
-            const float *book_t = m->codebooks_t + (size_t)q * bins * dim;
+            const ecl_amat *book = &m->codebooks[q];
             const float *norms = m->codebook_norms + (size_t)q * bins;
             float rr[RVQ_BLOCK] = {0}, best_score[RVQ_BLOCK];
             int best[RVQ_BLOCK] = {0};
@@ -42,7 +51,7 @@ void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, i
                     rr[t] += x * x;
                     r2[(size_t)d * RVQ_BLOCK + t] = 2.0f * x;
                 }
-            ecl_k_gemm_rows(bins, n, dim, ecl_amat_rows(book_t, bins), ptrs, NULL, dots, n, ex);
+            ecl_k_gemm_rows(bins, n, dim, *book, ptrs, NULL, dots, n, ex);
             for (int t = 0; t < n; t++)
                 best_score[t] = -FLT_MAX;
             for (int j = 0; j < bins; j++)
@@ -57,7 +66,7 @@ void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, i
                 codes[(size_t)(t0 + t) * n_codebooks + q] = best[t];
             for (int d = 0; d < dim; d++)
                 for (int t = 0; t < n; t++)
-                    r[(size_t)d * RVQ_BLOCK + t] -= book_t[(size_t)d * bins + best[t]];
+                    r[(size_t)d * RVQ_BLOCK + t] -= codeword(book, d, best[t]);
         }
     }
 }
@@ -65,14 +74,12 @@ void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, i
 void ecl_rvq_decode(const encodec_model *m, const int32_t *codes, int n_frames,
                     int n_codebooks, float *latent, int stride)
 {
-    const int dim = m->cfg.dimension, bins = m->cfg.bins;
+    const int dim = m->cfg.dimension;
     for (int t = 0; t < n_frames; t++)
         for (int d = 0; d < dim; d++) {
             float acc = 0.0f;
-            for (int q = 0; q < n_codebooks; q++) {
-                const int32_t c = codes[(size_t)t * n_codebooks + q];
-                acc += m->codebooks_t[((size_t)q * dim + d) * bins + c];
-            }
+            for (int q = 0; q < n_codebooks; q++)
+                acc += codeword(&m->codebooks[q], d, codes[(size_t)t * n_codebooks + q]);
             latent[(size_t)d * stride + t] = acc;
         }
 }

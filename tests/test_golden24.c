@@ -191,6 +191,7 @@ static void test_f16_weights(void **state)
     assert_non_null(m->decoder.resample[0].weight.f16);
     if (m->decoder.lstm.n_layers > 0)
         assert_non_null(m->decoder.lstm.w_hh_t[0].f16);
+    assert_non_null(m->codebooks[0].f16); /* the file's float16 values: the same codewords */
     double worst_latent = 0, worst_audio = 0;
     for (int i = 0; i < 3; i++) {
         const double d = latent_diff(f, m, i);
