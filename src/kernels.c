@@ -324,9 +324,29 @@ static void elu_range(const float *src, float *dst, size_t n, float alpha, encod
     }
 }
 
+/* Rows this short are packed together and go through the vector code as one: a call per row
+ * would cost more than its few elements (a frame at a time, at the low-rate layers). */
+#define ELU_PACK_FLOATS 1024
+
 void ecl_k_elu(const float *src, size_t src_stride, float *dst, size_t dst_stride, int rows,
                size_t n, float alpha, const ecl_exec *ex)
 {
+    if (n > 0 && n * 16 <= ELU_PACK_FLOATS && rows > 1) {
+        /* element-wise: where an element sits in the vector does not change its value */
+        float packed[ELU_PACK_FLOATS];
+        const int per_pack = (int)(ELU_PACK_FLOATS / n);
+        for (int r0 = 0; r0 < rows; r0 += per_pack) {
+            const int nr = rows - r0 < per_pack ? rows - r0 : per_pack;
+            for (int r = 0; r < nr; r++)
+                memcpy(packed + (size_t)r * n, src + (size_t)(r0 + r) * src_stride,
+                       n * sizeof(float));
+            elu_range(packed, packed, (size_t)nr * n, alpha, ex->isa);
+            for (int r = 0; r < nr; r++)
+                memcpy(dst + (size_t)(r0 + r) * dst_stride, packed + (size_t)r * n,
+                       n * sizeof(float));
+        }
+        return;
+    }
     /* element-wise: rows on several threads give the same bits */
     if (ECL_PARALLEL(ex->n_threads, (double)rows * (double)n, 32768)) {
 #pragma omp parallel for schedule(static) num_threads(ex->n_threads)

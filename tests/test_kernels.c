@@ -262,6 +262,23 @@ static void check_isa_elu(encodec_kernels isa)
             assert_memory_equal(bt + (size_t)r * COLS, b1 + (size_t)r * COLS,
                                 sizeof(float) * (COLS - 5));
     }
+    /* Short rows, many of them (a frame at a time: packed together before the vector code),
+     * the same bits as one row at a time; in place too. */
+    for (int n = 1; n <= 70; n += 3) {
+        const int rows = 700, stride = 75;
+        for (int r = 0; r < rows; r++)
+            ecl_k_elu(bx + (size_t)r * stride, 0, b1 + (size_t)r * stride, 0, 1, (size_t)n,
+                      1.0f, &ex);
+        ecl_k_elu(bx, (size_t)stride, bt, (size_t)stride, rows, (size_t)n, 1.0f, &ex);
+        for (int r = 0; r < rows; r++)
+            assert_memory_equal(bt + (size_t)r * stride, b1 + (size_t)r * stride,
+                                sizeof(float) * (size_t)n);
+        memcpy(bt, bx, sizeof(float) * (size_t)rows * stride);
+        ecl_k_elu(bt, (size_t)stride, bt, (size_t)stride, rows, (size_t)n, 1.0f, &ex);
+        for (int r = 0; r < rows; r++)
+            assert_memory_equal(bt + (size_t)r * stride, b1 + (size_t)r * stride,
+                                sizeof(float) * (size_t)n);
+    }
     free(bx);
     free(b1);
     free(bt);
