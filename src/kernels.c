@@ -394,20 +394,34 @@ void ecl_k_move_rows(float *dst, size_t dst_stride, const float *src, size_t src
     }
 }
 
+/* Sum of row[t] (centre 0) or of (row[t] - centre)^2, in double: eight partial sums (lanes
+ * t mod 8), then added pairwise, so that the additions do not wait on each other. */
+static double row_sum(const float *row, int len, double centre, int squares)
+{
+    double part[8] = {0};
+    int t = 0;
+    for (; t + 8 <= len; t += 8)
+        for (int j = 0; j < 8; j++) {
+            const double d = (double)row[t + j] - centre;
+            part[j] += squares ? d * d : d;
+        }
+    for (int j = 0; t < len; t++, j++) {
+        const double d = (double)row[t] - centre;
+        part[j] += squares ? d * d : d;
+    }
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 void ecl_k_group_norm1(float *x, int channels, int len, int stride, const float *gamma,
                        const float *beta, float eps)
 {
     const size_t n = (size_t)channels * len;
     double sum = 0.0, sq = 0.0;
     for (int ch = 0; ch < channels; ch++)
-        for (int t = 0; t < len; t++)
-            sum += x[(size_t)ch * stride + t];
+        sum += row_sum(x + (size_t)ch * stride, len, 0.0, 0);
     const double mean = sum / (double)n;
     for (int ch = 0; ch < channels; ch++)
-        for (int t = 0; t < len; t++) {
-            const double d = x[(size_t)ch * stride + t] - mean;
-            sq += d * d;
-        }
+        sq += row_sum(x + (size_t)ch * stride, len, mean, 1);
     const float rstd = (float)(1.0 / sqrt(sq / (double)n + eps));
     for (int ch = 0; ch < channels; ch++) {
         const float a = rstd * gamma[ch], b = beta[ch] - (float)mean * a;
