@@ -294,6 +294,18 @@ void ecl_k_lstm_step(int hidden, const float *zx, ecl_amat w_hh_t, float *h, flo
     for (int k = 0; k < hidden; k++)
         ptrs[k] = h + k;
     ecl_k_gemm_rows(4 * hidden, 1, hidden, w_hh_t, ptrs, NULL, z_tmp, 1, ex);
+    switch (ex->isa) {
+#if defined(ECL_HAVE_AVX2)
+    case ENCODEC_KERNELS_AVX2: ecl_k_lstm_cell_avx2(hidden, zx, z_tmp, h, c); return;
+#endif
+#if defined(ECL_HAVE_AVX512)
+    case ENCODEC_KERNELS_AVX512: ecl_k_lstm_cell_avx512(hidden, zx, z_tmp, h, c); return;
+#endif
+#if defined(ECL_HAVE_NEON)
+    case ENCODEC_KERNELS_NEON: ecl_k_lstm_cell_neon(hidden, zx, z_tmp, h, c); return;
+#endif
+    default: break;
+    }
     for (int r = 0; r < 4 * hidden; r++)
         z_tmp[r] = zx[r] + z_tmp[r];
     for (int k = 0; k < hidden; k++) {

@@ -12,9 +12,11 @@
 #define V_SUB(a, b) vsubq_f32(a, b)
 #define V_MUL(a, b) vmulq_f32(a, b)
 #define V_FMA(a, b, c) vfmaq_f32(c, a, b) /* c + a*b, one rounding */
+#define V_DIV(a, b) vdivq_f32(a, b)
 #define V_MAX(a, b) vmaxq_f32(a, b)
 #define V_FLOOR(a) vrndmq_f32(a)
 #define V_SELECT_POS(x, y) vbslq_f32(vcgtq_f32(x, vdupq_n_f32(0.0f)), x, y)
+#define V_SELECT_NEG(x, a, b) vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), a, b)
 #define V_POW2I(n)                                                                           \
     vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
 

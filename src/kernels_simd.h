@@ -2,9 +2,10 @@
  * own compiler flags) defines the vocabulary and includes this file:
  *
  *   VEC, VECI             float / int32 vector types, VW floats each
- *   V_LOADU V_STOREU V_SET1 V_ZERO V_ADD V_SUB V_MUL V_FMA(a, b, c) = a*b + c
+ *   V_LOADU V_STOREU V_SET1 V_ZERO V_ADD V_SUB V_MUL V_DIV V_FMA(a, b, c) = a*b + c
  *   V_LOADH(p)            VW float16 values (uint16_t bits) widened to float32 (exact)
- *   V_MAX V_FLOOR V_SELECT_POS(x, y) = x > 0 ? x : y (per lane)
+ *   V_MAX V_FLOOR V_SELECT_POS(x, y) = x > 0 ? x : y, V_SELECT_NEG(x, a, b) = x < 0 ? a : b
+ *                         (per lane)
  *   V_POW2I(n)            2^n for an integer-valued float vector n in [-126, 127]
  *   MV_WIDE NR_WIDE       wide tile: MV_WIDE vectors of rows x NR_WIDE columns (batch)
  *   MV_TALL NR_TALL       tall tile for narrow products (frame-by-frame streaming)
@@ -281,6 +282,60 @@ static ALWAYS_INLINE VEC exp_nonpositive(VEC x)
 static ALWAYS_INLINE VEC elu_vec(VEC x, VEC alpha)
 {
     return V_SELECT_POS(x, V_MUL(alpha, V_SUB(exp_nonpositive(x), V_SET1(1.0f))));
+}
+
+/* -|x| */
+static ALWAYS_INLINE VEC neg_abs(VEC x) { return V_SUB(V_ZERO(), V_MAX(x, V_SUB(V_ZERO(), x))); }
+
+/* 1 / (1 + exp(-x)) from exp(-|x|), which never overflows. */
+static ALWAYS_INLINE VEC sigmoid_vec(VEC x)
+{
+    const VEC e = exp_nonpositive(neg_abs(x));
+    const VEC of_abs = V_DIV(V_SET1(1.0f), V_ADD(V_SET1(1.0f), e));
+    return V_SELECT_NEG(x, V_MUL(e, of_abs), of_abs);
+}
+
+/* tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|): within about 1e-7 of it. */
+static ALWAYS_INLINE VEC tanh_vec(VEC x)
+{
+    const VEC e = exp_nonpositive(V_ADD(neg_abs(x), neg_abs(x)));
+    const VEC t = V_DIV(V_SUB(V_SET1(1.0f), e), V_ADD(V_SET1(1.0f), e));
+    return V_SELECT_NEG(x, V_SUB(V_ZERO(), t), t);
+}
+
+/* Units k .. k + VW of the LSTM cell; z = zx + zh per gate (i, f, g, o at 0, H, 2H, 3H). */
+static ALWAYS_INLINE void lstm_cell_vec(int hidden, const float *zx, const float *zh, float *h,
+                                        float *c, int k)
+{
+#define GATE(g) V_ADD(V_LOADU(zx + (g) * hidden + k), V_LOADU(zh + (g) * hidden + k))
+    const VEC ig = sigmoid_vec(GATE(0)), fg = sigmoid_vec(GATE(1));
+    const VEC gg = tanh_vec(GATE(2)), og = sigmoid_vec(GATE(3));
+#undef GATE
+    const VEC c_new = V_ADD(V_MUL(fg, V_LOADU(c + k)), V_MUL(ig, gg));
+    V_STOREU(c + k, c_new);
+    V_STOREU(h + k, V_MUL(og, tanh_vec(c_new)));
+}
+
+void SIMD_FN(ecl_k_lstm_cell)(int hidden, const float *zx, const float *zh, float *h, float *c)
+{
+    int k = 0;
+    for (; k + VW <= hidden; k += VW)
+        lstm_cell_vec(hidden, zx, zh, h, c, k);
+    if (k < hidden) { /* the last units through the same code, laid out as a hidden of VW */
+        float zxt[4 * VW] = {0}, zht[4 * VW] = {0}, ht[VW] = {0}, ct[VW] = {0};
+        for (int j = k; j < hidden; j++) {
+            for (int g = 0; g < 4; g++) {
+                zxt[g * VW + j - k] = zx[g * hidden + j];
+                zht[g * VW + j - k] = zh[g * hidden + j];
+            }
+            ct[j - k] = c[j];
+        }
+        lstm_cell_vec(VW, zxt, zht, ht, ct, 0);
+        for (int j = k; j < hidden; j++) {
+            h[j] = ht[j - k];
+            c[j] = ct[j - k];
+        }
+    }
 }
 
 void SIMD_FN(ecl_k_elu)(const float *src, float *dst, size_t n, float alpha)
