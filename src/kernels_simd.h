@@ -227,11 +227,122 @@ static inline void gemm_item(const gemm_plan *p, long item)
     } while (k0 < K);
 }
 
+/* Long, shallow products with few rows (the high-rate layers of a whole signal) go by column
+ * tiles: COL_MR rows of C by COL_NV vectors of columns, A broadcast, B and C read and written
+ * as vectors (the row tiles would spend more on writing C through a transpose than on their
+ * few k). A, at most COL_MAX_M x COL_MAX_K, is widened once per product. */
+#ifndef COL_MR
+#define COL_MR 8
+#define COL_NV 3
+#endif
+#define COL_MIN_N 2048 /* a tail of fewer than VW columns goes one element at a time */
+#define COL_MAX_K 96
+#define COL_MAX_M 64
+#define COL_BLOCK 1536 /* columns per work item: its B block stays in L2 */
+
+/* Rows m0 .. m0 + mr, columns n0 .. n0 + nv*VW, every k, with A's values widened in
+ * a[k * COL_MAX_M + m]. */
+static ALWAYS_INLINE void col_tile(const int mr, const int nv, int K, const float *a,
+                                   const float *const *B, int n0, const float *bias, int m0,
+                                   float *C, int ldc)
+{
+    VEC acc[COL_MR][COL_NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = V_SET1(bias ? bias[m0 + r] : 0.0f);
+    for (int k = 0; k < K; k++) {
+        const float *b = B[k] + n0, *ak = a + (size_t)k * COL_MAX_M + m0;
+        VEC bv[COL_NV];
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++)
+            bv[v] = V_LOADU(b + v * VW);
+#pragma GCC unroll 16
+        for (int r = 0; r < mr; r++) {
+            const VEC ar = V_SET1(ak[r]);
+#pragma GCC unroll 16
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = V_FMA(ar, bv[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++)
+            V_STOREU(C + (size_t)(m0 + r) * ldc + n0 + v * VW, acc[r][v]);
+}
+
+#define COL_CASE(MRC, NVC)                                                                   \
+    case NVC:                                                                                \
+        if ((MRC) <= COL_MR && (NVC) <= COL_NV)                                              \
+            col_tile(MRC, NVC, K, a, B, n0, bias, m0, C, ldc);                               \
+        break;
+#define COL_MR_CASE(MRC)                                                                     \
+    case MRC:                                                                                \
+        switch (nv) { COL_CASE(MRC, 1) COL_CASE(MRC, 2) COL_CASE(MRC, 3) COL_CASE(MRC, 4) } \
+        break;
+
+static void col_tile_any(int mr, int nv, int K, const float *a, const float *const *B, int n0,
+                         const float *bias, int m0, float *C, int ldc)
+{
+    switch (mr) {
+        COL_MR_CASE(1) COL_MR_CASE(2) COL_MR_CASE(3) COL_MR_CASE(4)
+        COL_MR_CASE(5) COL_MR_CASE(6) COL_MR_CASE(7) COL_MR_CASE(8)
+    }
+}
+
+/* Every row, columns n0 .. n1. */
+static void col_block(int n0, int n1, int M, int N, int K, const float *a,
+                      const float *const *B, const float *bias, float *C, int ldc)
+{
+    const int n_vec = N - N % VW, step = COL_NV * VW, v_end = n1 < n_vec ? n1 : n_vec;
+    for (int m0 = 0; m0 < M; m0 += COL_MR) {
+        const int mr = M - m0 < COL_MR ? M - m0 : COL_MR;
+        for (int n = n0; n < v_end; n += step)
+            col_tile_any(mr, (v_end - n < step ? v_end - n : step) / VW, K, a, B, n, bias, m0,
+                         C, ldc);
+        for (int r = 0; r < mr; r++) /* the last columns, short of a vector */
+            for (int n = v_end > n0 ? v_end : n0; n < n1; n++) {
+                float acc = bias ? bias[m0 + r] : 0.0f;
+                for (int k = 0; k < K; k++)
+                    acc = fmaf(a[(size_t)k * COL_MAX_M + m0 + r], B[k][n], acc);
+                C[(size_t)(m0 + r) * ldc + n] = acc;
+            }
+    }
+}
+
+static void gemm_by_columns(int M, int N, int K, const ecl_amat *A, const float *const *B,
+                            const float *bias, float *C, int ldc, int n_threads)
+{
+    float a[COL_MAX_K * COL_MAX_M];
+    for (int k = 0; k < K; k++)
+        for (int m = 0; m < M; m++) {
+            const size_t i = ecl_amat_index(A, k, m);
+            a[(size_t)k * COL_MAX_M + m] = A->f16 ? ecl_half_to_float(A->f16[i]) : A->f32[i];
+        }
+    const int blocks = (N + COL_BLOCK - 1) / COL_BLOCK;
+    if (ECL_PARALLEL(n_threads, (double)M * N * K, 2e5)) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+        for (int i = 0; i < blocks; i++)
+            col_block(i * COL_BLOCK, N - i * COL_BLOCK < COL_BLOCK ? N : (i + 1) * COL_BLOCK, M,
+                      N, K, a, B, bias, C, ldc);
+    } else {
+        for (int i = 0; i < blocks; i++)
+            col_block(i * COL_BLOCK, N - i * COL_BLOCK < COL_BLOCK ? N : (i + 1) * COL_BLOCK, M,
+                      N, K, a, B, bias, C, ldc);
+    }
+}
+
 void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const ecl_amat *A, const float *const *B,
                               const float *bias, float *C, int ldc, int n_threads)
 {
     if (M <= 0 || N <= 0)
         return;
+    if (N >= COL_MIN_N && K <= COL_MAX_K && M <= COL_MAX_M) {
+        gemm_by_columns(M, N, K, A, B, bias, C, ldc, n_threads);
+        return;
+    }
     const int M_vec = M - M % VW;
     if (M_vec < M)
         rows_by_columns(M_vec, M, N, K, A, B, bias, C, ldc);
