@@ -32,6 +32,8 @@ static inline __m256 load_half8(const unsigned short *p)
 #define MV_MID 3 /* 24 rows x 4 columns, for 3 to 8 columns */
 #define NR_MID 4
 #define MV_TALL 6 /* 48 rows x 2 columns */
+#define COL_MR 4 /* column tiles: 4 rows x 24 columns */
+#define COL_NV 3
 #define NR_TALL 2
 #define ISA_SUFFIX _avx2
 

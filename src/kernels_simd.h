@@ -227,40 +227,41 @@ static inline void gemm_item(const gemm_plan *p, long item)
     } while (k0 < K);
 }
 
-/* Long, shallow products with few rows (the high-rate layers of a whole signal) go by column
- * tiles: COL_MR rows of C by COL_NV vectors of columns, A broadcast, B and C read and written
- * as vectors (the row tiles would spend more on writing C through a transpose than on their
- * few k). A, at most COL_MAX_M x COL_MAX_K, is widened once per product. */
+/* Products over many columns (a chunk of a signal) go by column tiles: COL_MR rows of C by
+ * COL_NV vectors of columns, A broadcast (widened on the stack, a k block of COL_MR rows at a
+ * time), B read and C written as vectors; the last columns, short of a vector, through a
+ * zero-padded copy. Work items are blocks of COL_BLOCK columns, whose B block stays in L2.
+ * Row tiles (below) would write C through a transpose: 10-20 % slower on 48 or more columns,
+ * twice as slow for a short k; they serve the narrow products. */
 #ifndef COL_MR
 #define COL_MR 8
 #define COL_NV 3
 #endif
-#define COL_MIN_N 2048 /* a tail of fewer than VW columns goes one element at a time */
-#define COL_MAX_K 96
-#define COL_MAX_M 64
-#define COL_BLOCK 1536 /* columns per work item: its B block stays in L2 */
+#define COL_BLOCK 384
 
-/* Rows m0 .. m0 + mr, columns n0 .. n0 + nv*VW, every k, with A's values widened in
- * a[k * COL_MAX_M + m]. */
-static ALWAYS_INLINE void col_tile(const int mr, const int nv, int K, const float *a,
-                                   const float *const *B, int n0, const float *bias, int m0,
-                                   float *C, int ldc)
+/* Rows m0 .. m0 + mr of C (c: row m0, column n0; bias_m0: bias + m0 or NULL), columns n0 ..
+ * n0 + nv*VW, k in [k0, k0 + kn) with A's values in a[k - k0][r]; first: start from the bias
+ * (else from the partial sums in C). */
+static ALWAYS_INLINE void col_tile(const int mr, const int nv, int k0, int kn,
+                                   const float (*a)[COL_MR], const float *const *B, int n0,
+                                   const float *bias_m0, float *c, int ldc, int first)
 {
     VEC acc[COL_MR][COL_NV];
 #pragma GCC unroll 16
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 16
         for (int v = 0; v < nv; v++)
-            acc[r][v] = V_SET1(bias ? bias[m0 + r] : 0.0f);
-    for (int k = 0; k < K; k++) {
-        const float *b = B[k] + n0, *ak = a + (size_t)k * COL_MAX_M + m0;
+            acc[r][v] = first ? V_SET1(bias_m0 ? bias_m0[r] : 0.0f)
+                              : V_LOADU(c + (size_t)r * ldc + v * VW);
+    for (int k = 0; k < kn; k++) {
+        const float *b = B[k0 + k] + n0;
         VEC bv[COL_NV];
 #pragma GCC unroll 16
         for (int v = 0; v < nv; v++)
             bv[v] = V_LOADU(b + v * VW);
 #pragma GCC unroll 16
         for (int r = 0; r < mr; r++) {
-            const VEC ar = V_SET1(ak[r]);
+            const VEC ar = V_SET1(a[k][r]);
 #pragma GCC unroll 16
             for (int v = 0; v < nv; v++)
                 acc[r][v] = V_FMA(ar, bv[v], acc[r][v]);
@@ -270,21 +271,22 @@ static ALWAYS_INLINE void col_tile(const int mr, const int nv, int K, const floa
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 16
         for (int v = 0; v < nv; v++)
-            V_STOREU(C + (size_t)(m0 + r) * ldc + n0 + v * VW, acc[r][v]);
+            V_STOREU(c + (size_t)r * ldc + v * VW, acc[r][v]);
 }
 
 #define COL_CASE(MRC, NVC)                                                                   \
     case NVC:                                                                                \
         if ((MRC) <= COL_MR && (NVC) <= COL_NV)                                              \
-            col_tile(MRC, NVC, K, a, B, n0, bias, m0, C, ldc);                               \
+            col_tile(MRC, NVC, k0, kn, a, B, n0, bias_m0, c, ldc, first);                    \
         break;
 #define COL_MR_CASE(MRC)                                                                     \
     case MRC:                                                                                \
         switch (nv) { COL_CASE(MRC, 1) COL_CASE(MRC, 2) COL_CASE(MRC, 3) COL_CASE(MRC, 4) } \
         break;
 
-static void col_tile_any(int mr, int nv, int K, const float *a, const float *const *B, int n0,
-                         const float *bias, int m0, float *C, int ldc)
+static void col_tile_any(int mr, int nv, int k0, int kn, const float (*a)[COL_MR],
+                         const float *const *B, int n0, const float *bias_m0, float *c, int ldc,
+                         int first)
 {
     switch (mr) {
         COL_MR_CASE(1) COL_MR_CASE(2) COL_MR_CASE(3) COL_MR_CASE(4)
@@ -292,45 +294,61 @@ static void col_tile_any(int mr, int nv, int K, const float *a, const float *con
     }
 }
 
-/* Every row, columns n0 .. n1. */
-static void col_block(int n0, int n1, int M, int N, int K, const float *a,
-                      const float *const *B, const float *bias, float *C, int ldc)
+/* Every row, columns n0 .. n1 of the product. */
+static void col_item(int n0, int n1, int M, int N, int K, const ecl_amat *A,
+                     const float *const *B, const float *bias, float *C, int ldc)
 {
-    const int n_vec = N - N % VW, step = COL_NV * VW, v_end = n1 < n_vec ? n1 : n_vec;
-    for (int m0 = 0; m0 < M; m0 += COL_MR) {
-        const int mr = M - m0 < COL_MR ? M - m0 : COL_MR;
-        for (int n = n0; n < v_end; n += step)
-            col_tile_any(mr, (v_end - n < step ? v_end - n : step) / VW, K, a, B, n, bias, m0,
-                         C, ldc);
-        for (int r = 0; r < mr; r++) /* the last columns, short of a vector */
-            for (int n = v_end > n0 ? v_end : n0; n < n1; n++) {
-                float acc = bias ? bias[m0 + r] : 0.0f;
-                for (int k = 0; k < K; k++)
-                    acc = fmaf(a[(size_t)k * COL_MAX_M + m0 + r], B[k][n], acc);
-                C[(size_t)(m0 + r) * ldc + n] = acc;
+    float a[KC][COL_MR];
+    float tail_b[KC][VW], tail_c[COL_MR][VW];
+    const float *tail_rows[KC];
+    const int step = COL_NV * VW, n_vec = N - N % VW, v_end = n1 < n_vec ? n1 : n_vec;
+    const int tail = n1 - v_end; /* columns short of a vector, at the very end */
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        const int kn = K - k0 < KC ? K - k0 : KC;
+        for (int k = 0; tail && k < kn; k++) {
+            for (int j = 0; j < VW; j++)
+                tail_b[k][j] = j < tail ? B[k0 + k][v_end + j] : 0.0f;
+            tail_rows[k] = tail_b[k];
+        }
+        for (int m0 = 0; m0 < M; m0 += COL_MR) {
+            const int mr = M - m0 < COL_MR ? M - m0 : COL_MR;
+            const float *bias_m0 = bias ? bias + m0 : NULL;
+            for (int k = 0; k < kn; k++) {
+                const size_t i = ecl_amat_index(A, k0 + k, m0);
+                for (int r = 0; r < mr; r++) /* rows m0 .. m0 + mr lie together in A */
+                    a[k][r] = A->f16 ? ecl_half_to_float(A->f16[i + r]) : A->f32[i + r];
             }
+            for (int n = n0; n < v_end; n += step)
+                col_tile_any(mr, (v_end - n < step ? v_end - n : step) / VW, k0, kn,
+                             (const float (*)[COL_MR])a, B, n, bias_m0,
+                             C + (size_t)m0 * ldc + n, ldc, k0 == 0);
+            if (tail) {
+                for (int r = 0; r < mr && k0 > 0; r++)
+                    for (int j = 0; j < tail; j++)
+                        tail_c[r][j] = C[(size_t)(m0 + r) * ldc + v_end + j];
+                col_tile_any(mr, 1, 0, kn, (const float (*)[COL_MR])a, tail_rows, 0, bias_m0,
+                             &tail_c[0][0], VW, k0 == 0);
+                for (int r = 0; r < mr; r++)
+                    for (int j = 0; j < tail; j++)
+                        C[(size_t)(m0 + r) * ldc + v_end + j] = tail_c[r][j];
+            }
+        }
     }
 }
 
 static void gemm_by_columns(int M, int N, int K, const ecl_amat *A, const float *const *B,
                             const float *bias, float *C, int ldc, int n_threads)
 {
-    float a[COL_MAX_K * COL_MAX_M];
-    for (int k = 0; k < K; k++)
-        for (int m = 0; m < M; m++) {
-            const size_t i = ecl_amat_index(A, k, m);
-            a[(size_t)k * COL_MAX_M + m] = A->f16 ? ecl_half_to_float(A->f16[i]) : A->f32[i];
-        }
-    const int blocks = (N + COL_BLOCK - 1) / COL_BLOCK;
+    const int items = (N + COL_BLOCK - 1) / COL_BLOCK;
     if (ECL_PARALLEL(n_threads, (double)M * N * K, 2e5)) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
-        for (int i = 0; i < blocks; i++)
-            col_block(i * COL_BLOCK, N - i * COL_BLOCK < COL_BLOCK ? N : (i + 1) * COL_BLOCK, M,
-                      N, K, a, B, bias, C, ldc);
+        for (int i = 0; i < items; i++)
+            col_item(i * COL_BLOCK, N - i * COL_BLOCK < COL_BLOCK ? N : (i + 1) * COL_BLOCK, M,
+                     N, K, A, B, bias, C, ldc);
     } else {
-        for (int i = 0; i < blocks; i++)
-            col_block(i * COL_BLOCK, N - i * COL_BLOCK < COL_BLOCK ? N : (i + 1) * COL_BLOCK, M,
-                      N, K, a, B, bias, C, ldc);
+        for (int i = 0; i < items; i++)
+            col_item(i * COL_BLOCK, N - i * COL_BLOCK < COL_BLOCK ? N : (i + 1) * COL_BLOCK, M,
+                     N, K, A, B, bias, C, ldc);
     }
 }
 
@@ -339,7 +357,7 @@ void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const ecl_amat *A, const floa
 {
     if (M <= 0 || N <= 0)
         return;
-    if (N >= COL_MIN_N && K <= COL_MAX_K && M <= COL_MAX_M) {
+    if (N >= COL_NV * VW) { /* at least one whole column tile */
         gemm_by_columns(M, N, K, A, B, bias, C, ldc, n_threads);
         return;
     }
