@@ -294,8 +294,8 @@ static void col_tile_any(int mr, int nv, int k0, int kn, const float (*a)[COL_MR
     }
 }
 
-/* Every row, columns n0 .. n1 of the product. */
-static void col_item(int n0, int n1, int M, int N, int K, const ecl_amat *A,
+/* Rows m_begin .. m_end, columns n0 .. n1 of the product. */
+static void col_item(int n0, int n1, int m_begin, int m_end, int N, int K, const ecl_amat *A,
                      const float *const *B, const float *bias, float *C, int ldc)
 {
     float a[KC][COL_MR];
@@ -310,8 +310,8 @@ static void col_item(int n0, int n1, int M, int N, int K, const ecl_amat *A,
                 tail_b[k][j] = j < tail ? B[k0 + k][v_end + j] : 0.0f;
             tail_rows[k] = tail_b[k];
         }
-        for (int m0 = 0; m0 < M; m0 += COL_MR) {
-            const int mr = M - m0 < COL_MR ? M - m0 : COL_MR;
+        for (int m0 = m_begin; m0 < m_end; m0 += COL_MR) {
+            const int mr = m_end - m0 < COL_MR ? m_end - m0 : COL_MR;
             const float *bias_m0 = bias ? bias + m0 : NULL;
             for (int k = 0; k < kn; k++) {
                 const size_t i = ecl_amat_index(A, k0 + k, m0);
@@ -336,19 +336,34 @@ static void col_item(int n0, int n1, int M, int N, int K, const ecl_amat *A,
     }
 }
 
+/* Work item i: a block of columns by a group of rows. */
+static void col_item_at(int i, int col_blocks, int group_rows, int M, int N, int K,
+                        const ecl_amat *A, const float *const *B, const float *bias, float *C,
+                        int ldc)
+{
+    const int cb = i % col_blocks, m0 = i / col_blocks * group_rows;
+    const int n1 = N - cb * COL_BLOCK < COL_BLOCK ? N : (cb + 1) * COL_BLOCK;
+    col_item(cb * COL_BLOCK, n1, m0, M - m0 < group_rows ? M : m0 + group_rows, N, K, A, B, bias,
+             C, ldc);
+}
+
 static void gemm_by_columns(int M, int N, int K, const ecl_amat *A, const float *const *B,
                             const float *bias, float *C, int ldc, int n_threads)
 {
-    const int items = (N + COL_BLOCK - 1) / COL_BLOCK;
+    const int col_blocks = (N + COL_BLOCK - 1) / COL_BLOCK;
     if (ECL_PARALLEL(n_threads, (double)M * N * K, 2e5)) {
+        /* Enough items for the threads: rows split into groups when columns are few. */
+        const int row_blocks = (M + COL_MR - 1) / COL_MR;
+        int groups = (4 * n_threads + col_blocks - 1) / col_blocks;
+        groups = groups < row_blocks ? groups : row_blocks;
+        const int group_rows = (row_blocks + groups - 1) / groups * COL_MR;
+        const int items = col_blocks * ((M + group_rows - 1) / group_rows);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
         for (int i = 0; i < items; i++)
-            col_item(i * COL_BLOCK, N - i * COL_BLOCK < COL_BLOCK ? N : (i + 1) * COL_BLOCK, M,
-                     N, K, A, B, bias, C, ldc);
+            col_item_at(i, col_blocks, group_rows, M, N, K, A, B, bias, C, ldc);
     } else {
-        for (int i = 0; i < items; i++)
-            col_item(i * COL_BLOCK, N - i * COL_BLOCK < COL_BLOCK ? N : (i + 1) * COL_BLOCK, M,
-                     N, K, A, B, bias, C, ldc);
+        for (int i = 0; i < col_blocks; i++)
+            col_item_at(i, col_blocks, M, M, N, K, A, B, bias, C, ldc);
     }
 }
 
