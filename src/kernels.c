@@ -163,7 +163,9 @@ void ecl_k_gemm_rows(int M, int N, int K, ecl_amat a, const float *const *B, con
 {
     switch (ex->isa) {
 #if defined(ECL_HAVE_AVX2)
-    case ENCODEC_KERNELS_AVX2: ecl_k_gemm_rows_avx2(M, N, K, &a, B, bias, C, ldc, ex->n_threads); return;
+    case ENCODEC_KERNELS_AVX2:
+        ecl_k_gemm_rows_avx2(M, N, K, &a, B, bias, C, ldc, ex->n_threads);
+        return;
 #endif
 #if defined(ECL_HAVE_AVX512)
     case ENCODEC_KERNELS_AVX512:
@@ -171,7 +173,9 @@ void ecl_k_gemm_rows(int M, int N, int K, ecl_amat a, const float *const *B, con
         return;
 #endif
 #if defined(ECL_HAVE_NEON)
-    case ENCODEC_KERNELS_NEON: ecl_k_gemm_rows_neon(M, N, K, &a, B, bias, C, ldc, ex->n_threads); return;
+    case ENCODEC_KERNELS_NEON:
+        ecl_k_gemm_rows_neon(M, N, K, &a, B, bias, C, ldc, ex->n_threads);
+        return;
 #endif
     default: gemm_rows_portable(M, N, K, &a, B, bias, C, ldc, ex->n_threads);
     }
@@ -257,7 +261,8 @@ void ecl_k_convtr_relayout(const float *w, int c_in, int c_out, int kernel, int 
                 for (int q = 0; q < taps; q++) {
                     const int j = r + q * stride;
                     if (j < kernel)
-                        w_phase[(size_t)r * phase_size + ecl_amat_index(&phase, i * taps + q, o)] =
+                        w_phase[(size_t)r * phase_size +
+                                ecl_amat_index(&phase, i * taps + q, o)] =
                             w[((size_t)i * c_out + o) * kernel + j];
                 }
     }
@@ -421,7 +426,8 @@ static double row_sum(const float *row, int len, double centre, int squares)
         const double d = (double)row[t] - centre;
         part[j] += squares ? d * d : d;
     }
-    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    return ((part[0] + part[1]) + (part[2] + part[3])) +
+           ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
 void ecl_k_group_norm1(float *x, int channels, int len, int stride, const float *gamma,

@@ -22,7 +22,8 @@ static inline __m256 load_half8(const unsigned short *p)
 #define V_MAX(a, b) _mm256_max_ps(a, b)
 #define V_FLOOR(a) _mm256_floor_ps(a)
 #define V_SELECT_POS(x, y) _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ))
-#define V_SELECT_NEG(x, a, b) _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ))
+#define V_SELECT_NEG(x, a, b)                                                                \
+    _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ))
 #define V_POW2I(n)                                                                           \
     _mm256_castsi256_ps(_mm256_slli_epi32(                                                   \
         _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))

@@ -7,8 +7,11 @@
  *   V_MAX V_FLOOR V_SELECT_POS(x, y) = x > 0 ? x : y, V_SELECT_NEG(x, a, b) = x < 0 ? a : b
  *                         (per lane)
  *   V_POW2I(n)            2^n for an integer-valued float vector n in [-126, 127]
- *   MV_WIDE NR_WIDE       wide tile: MV_WIDE vectors of rows x NR_WIDE columns (batch)
- *   MV_TALL NR_TALL       tall tile for narrow products (frame-by-frame streaming)
+ *   MV_WIDE NR_WIDE       row tile: MV_WIDE vectors of rows x NR_WIDE columns, for products
+ *                         of fewer columns than a column tile has (below)
+ *   MV_MID NR_MID         (optional) the same for 3 to 2 * NR_MID columns
+ *   MV_TALL NR_TALL       tall row tile for a frame or two (frame-by-frame streaming)
+ *   COL_MR COL_NV         (optional) column tile: COL_MR rows x COL_NV vectors of columns
  *   ISA_SUFFIX            suffix of the exported names (_avx2, _avx512, _neon)
  *
  * The matrix product computes every element of C as in the portable kernel: the bias (or 0)
@@ -35,22 +38,14 @@
 #define MV_MAX MAX3(MV_WIDE, MV_MID, MV_TALL)
 #define NR_MAX MAX3(NR_WIDE, NR_MID, NR_TALL)
 #define KC 256 /* k per block: the A panel (KC x tile rows) stays in L1 */
-#define NC_TILES 32 /* column tiles per block: the B block (KC x NC) stays in L2 */
-/* In the rows layout, A's rows are far apart and often not yet in cache: the first tile over
- * them fetches the row it will need after about this many multiply-adds (vectors), some
- * hundred cycles ahead. Tall tiles (a frame at a time) do not: there it only slowed reading
- * from L3. The panel layout needs none of this (each panel is a sequential stream). */
-#define PREFETCH_FMAS 384
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* Rows m0 .. m0 + mv*VW, columns n0 .. n0 + nb of C, k in [k0, k1); first: start from the
- * bias (else continue from the partial sums in C). A is read as float16 when half; fetch_a:
- * A is in rows and this is the first tile to read these, which are fetched ahead. */
+ * bias (else continue from the partial sums in C). A is read as float16 when half. */
 static ALWAYS_INLINE void tile(const int mv, const int nb, const int half, int k0, int k1,
                                const ecl_amat *A, const float *const *B, int n0,
-                               const float *bias, int m0, float *C, int ldc, int first,
-                               int fetch_a)
+                               const float *bias, int m0, float *C, int ldc, int first)
 {
     const float *at = A->f32;
     const uint16_t *ah = A->f16;
@@ -81,13 +76,6 @@ static ALWAYS_INLINE void tile(const int mv, const int nb, const int half, int k
     }
     for (int k = k0; k < k1; k++) {
         const float *b = B[k] + n0;
-        const int ahead = PREFETCH_FMAS / (mv * nb);
-        if (fetch_a && k + ahead < k1) { /* rows: the tile's vectors are contiguous */
-            const char *next = half ? (const char *)(ah + a[0] + (size_t)ahead * k_stride)
-                                    : (const char *)(at + a[0] + (size_t)ahead * k_stride);
-            for (int line = 0; line < mv * VW * (half ? 2 : 4); line += 64)
-                __builtin_prefetch(next + line);
-        }
         VEC av[MV_MAX];
 #pragma GCC unroll 16
         for (int v = 0; v < mv; v++) {
@@ -112,57 +100,6 @@ static ALWAYS_INLINE void tile(const int mv, const int nb, const int half, int k
             C[(size_t)(m0 + r) * ldc + n0 + c] = tmp[c][r];
 }
 
-/* Rows that do not fill a vector (the M % VW last ones, all of them when M < VW), vectorised
- * over columns instead: the same chain per element (the bias or 0, then one fused
- * multiply-add per k in increasing k, stored and reloaded between k blocks), so the bits are
- * those the row tiles would give. A row's weights of a k block are widened once, on the
- * stack. */
-static void rows_by_columns(int m0, int m1, int N, int K, const ecl_amat *A,
-                            const float *const *B, const float *bias, float *C, int ldc)
-{
-    float a[KC];
-    for (int m = m0; m < m1; m++) {
-        float *c_row = C + (size_t)m * ldc;
-        for (int k0 = 0; k0 < K; k0 += KC) {
-            const int kn = K - k0 < KC ? K - k0 : KC;
-            for (int k = 0; k < kn; k++) {
-                const size_t i = ecl_amat_index(A, k0 + k, m);
-                a[k] = A->f16 ? ecl_half_to_float(A->f16[i]) : A->f32[i];
-            }
-            const VEC start = V_SET1(bias ? bias[m] : 0.0f);
-            int n = 0;
-            for (; n + 4 * VW <= N; n += 4 * VW) {
-                VEC acc[4];
-#pragma GCC unroll 4
-                for (int v = 0; v < 4; v++)
-                    acc[v] = k0 == 0 ? start : V_LOADU(c_row + n + v * VW);
-                for (int k = 0; k < kn; k++) {
-                    const VEC av = V_SET1(a[k]);
-                    const float *b = B[k0 + k] + n;
-#pragma GCC unroll 4
-                    for (int v = 0; v < 4; v++)
-                        acc[v] = V_FMA(av, V_LOADU(b + v * VW), acc[v]);
-                }
-#pragma GCC unroll 4
-                for (int v = 0; v < 4; v++)
-                    V_STOREU(c_row + n + v * VW, acc[v]);
-            }
-            for (; n + VW <= N; n += VW) {
-                VEC acc = k0 == 0 ? start : V_LOADU(c_row + n);
-                for (int k = 0; k < kn; k++)
-                    acc = V_FMA(V_SET1(a[k]), V_LOADU(B[k0 + k] + n), acc);
-                V_STOREU(c_row + n, acc);
-            }
-            for (; n < N; n++) {
-                float acc = k0 == 0 ? (bias ? bias[m] : 0.0f) : c_row[n];
-                for (int k = 0; k < kn; k++)
-                    acc = fmaf(a[k], B[k0 + k][n], acc);
-                c_row[n] = acc;
-            }
-        }
-    }
-}
-
 /* Only the shapes the tile families can produce are instantiated. */
 #define TILE_SHAPE_USED(MVC, NBC)                                                            \
     (((MVC) <= MV_WIDE && (NBC) <= NR_WIDE) || ((MVC) <= MV_MID && (NBC) <= NR_MID) ||       \
@@ -170,9 +107,9 @@ static void rows_by_columns(int m0, int m1, int N, int K, const ecl_amat *A,
 #define TILE_CASE(MVC, NBC)                                                                  \
     case NBC:                                                                                \
         if (TILE_SHAPE_USED(MVC, NBC) && A->f16)                                             \
-            tile(MVC, NBC, 1, k0, k1, A, B, n0, bias, m0, C, ldc, first, fetch_a);           \
+            tile(MVC, NBC, 1, k0, k1, A, B, n0, bias, m0, C, ldc, first);                    \
         else if (TILE_SHAPE_USED(MVC, NBC))                                                  \
-            tile(MVC, NBC, 0, k0, k1, A, B, n0, bias, m0, C, ldc, first, fetch_a);           \
+            tile(MVC, NBC, 0, k0, k1, A, B, n0, bias, m0, C, ldc, first);                    \
         break;
 #define TILE_NB_SWITCH(MVC)                                                                  \
     switch (nb) {                                                                            \
@@ -188,8 +125,7 @@ static void rows_by_columns(int m0, int m1, int N, int K, const ecl_amat *A,
 
 /* A tile with run-time shape: calls the instance unrolled for that shape. */
 static void tile_any(int mv, int nb, int k0, int k1, const ecl_amat *A, const float *const *B,
-                     int n0, const float *bias, int m0, float *C, int ldc, int first,
-                     int fetch_a)
+                     int n0, const float *bias, int m0, float *C, int ldc, int first)
 {
     switch (mv) {
         TILE_MV_CASE(1) TILE_MV_CASE(2) TILE_MV_CASE(3) TILE_MV_CASE(4)
@@ -197,31 +133,27 @@ static void tile_any(int mv, int nb, int k0, int k1, const ecl_amat *A, const fl
     }
 }
 
-/* One work item of the product: a block of rows by a block of column tiles. */
+/* A narrow product by row tiles, a work item per block of rows (all of its few columns). */
 typedef struct {
-    int M, N, K, ldc, nr, rows_per_tile, row_tiles, col_tiles, fetch_a;
+    int M, N, K, ldc, nr, rows_per_tile, col_tiles;
     const ecl_amat *A;
     const float *const *B;
     const float *bias;
     float *C;
 } gemm_plan;
 
-static inline void gemm_item(const gemm_plan *p, long item)
+static inline void gemm_item(const gemm_plan *p, int item)
 {
     const int M = p->M, N = p->N, K = p->K, nr = p->nr, rows_per_tile = p->rows_per_tile;
-    const int ncb = (int)(item / p->row_tiles), rt = (int)(item % p->row_tiles);
-    const int m0 = rt * rows_per_tile;
+    const int m0 = item * rows_per_tile;
     const int m_end = M - m0 < rows_per_tile ? M : m0 + rows_per_tile;
     const int mv = (m_end - m0) / VW;
-    const int ct0 = ncb * NC_TILES;
-    const int ct1 = ct0 + NC_TILES < p->col_tiles ? ct0 + NC_TILES : p->col_tiles;
     int k0 = 0;
     do {
         const int k1 = K - k0 > KC ? k0 + KC : K;
-        for (int ct = ct0; ct < ct1; ct++) {
+        for (int ct = 0; ct < p->col_tiles; ct++) {
             const int n0 = ct * nr, nb = N - n0 < nr ? N - n0 : nr;
-            tile_any(mv, nb, k0, k1, p->A, p->B, n0, p->bias, m0, p->C, p->ldc, k0 == 0,
-                     p->fetch_a && ct == ct0);
+            tile_any(mv, nb, k0, k1, p->A, p->B, n0, p->bias, m0, p->C, p->ldc, k0 == 0);
         }
         k0 = k1;
     } while (k0 < K);
@@ -303,7 +235,8 @@ static void col_item(int n0, int n1, int m_begin, int m_end, int N, int K, const
     const float *tail_rows[KC];
     const int step = COL_NV * VW, n_vec = N - N % VW, v_end = n1 < n_vec ? n1 : n_vec;
     const int tail = n1 - v_end; /* columns short of a vector, at the very end */
-    for (int k0 = 0; k0 < K; k0 += KC) {
+    int k0 = 0;
+    do { /* once at least: K = 0 gives the bias */
         const int kn = K - k0 < KC ? K - k0 : KC;
         for (int k = 0; tail && k < kn; k++) {
             for (int j = 0; j < VW; j++)
@@ -315,7 +248,9 @@ static void col_item(int n0, int n1, int m_begin, int m_end, int N, int K, const
             const float *bias_m0 = bias ? bias + m0 : NULL;
             for (int k = 0; k < kn; k++) {
                 const size_t i = ecl_amat_index(A, k0 + k, m0);
-                for (int r = 0; r < mr; r++) /* rows m0 .. m0 + mr lie together in A */
+                /* rows m0 .. m0 + mr lie together in A: m0 is a multiple of COL_MR (or of
+                 * VW, for the rows short of a vector), which divides ECL_PANEL */
+                for (int r = 0; r < mr; r++)
                     a[k][r] = A->f16 ? ecl_half_to_float(A->f16[i + r]) : A->f32[i + r];
             }
             for (int n = n0; n < v_end; n += step)
@@ -333,7 +268,8 @@ static void col_item(int n0, int n1, int m_begin, int m_end, int N, int K, const
                         C[(size_t)(m0 + r) * ldc + v_end + j] = tail_c[r][j];
             }
         }
-    }
+        k0 += KC;
+    } while (k0 < K);
 }
 
 /* Work item i: a block of columns by a group of rows. */
@@ -377,8 +313,8 @@ void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const ecl_amat *A, const floa
         return;
     }
     const int M_vec = M - M % VW;
-    if (M_vec < M)
-        rows_by_columns(M_vec, M, N, K, A, B, bias, C, ldc);
+    if (M_vec < M) /* rows short of a vector */
+        col_item(0, N, M_vec, M, N, K, A, B, bias, C, ldc);
     M = M_vec;
     /* Narrow products (a frame at a time) get tall tiles to keep enough sums in flight, and
      * a few columns (a chunk of frames) middle ones, which leave no thin last tile. */
@@ -386,22 +322,16 @@ void SIMD_FN(ecl_k_gemm_rows)(int M, int N, int K, const ecl_amat *A, const floa
     const int mv_full = tall ? MV_TALL : mid ? MV_MID : MV_WIDE;
     const int nr = tall ? NR_TALL : mid ? NR_MID : NR_WIDE;
     const int rows_per_tile = mv_full * VW;
-    const int row_tiles = (M + rows_per_tile - 1) / rows_per_tile;
-    const int col_tiles = (N + nr - 1) / nr;
-    const int nc_blocks = (col_tiles + NC_TILES - 1) / NC_TILES;
-    const long items = (long)nc_blocks * row_tiles;
-    const int fetch_a = !tall && A->k_stride > ECL_PANEL; /* rows far apart */
-    const gemm_plan plan = {M,         N,         K,       ldc, nr, rows_per_tile,
-                            row_tiles, col_tiles, fetch_a, A,   B,  bias,
-                            C};
+    const int items = (M + rows_per_tile - 1) / rows_per_tile;
+    const gemm_plan plan = {M, N, K, ldc, nr, rows_per_tile, (N + nr - 1) / nr, A, B, bias, C};
     /* Items are handed out one at a time: a thread that the OS has descheduled holds up
-     * nobody. Consecutive items share a column block (the B block stays in cache). */
+     * nobody. */
     if (ECL_PARALLEL(n_threads, (double)M * N * (K > 0 ? K : 1), 2e5)) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
-        for (long item = 0; item < items; item++)
+        for (int item = 0; item < items; item++)
             gemm_item(&plan, item);
     } else {
-        for (long item = 0; item < items; item++)
+        for (int item = 0; item < items; item++)
             gemm_item(&plan, item);
     }
 }

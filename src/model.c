@@ -597,7 +597,8 @@ static int bind_quantizer(loader *ld)
     int err;
     m->codebooks = model_alloc_bytes(m, (size_t)c->n_q * sizeof *m->codebooks);
     m->codebook_norms = model_alloc(m, (size_t)c->n_q * c->bins);
-    const size_t n = (size_t)c->bins * c->dimension, n_panels = ecl_panels_size(c->bins, c->dimension);
+    const size_t n = (size_t)c->bins * c->dimension;
+    const size_t n_panels = ecl_panels_size(c->bins, c->dimension);
     float *book = ecl_calloc(2 * n + n_panels, sizeof(float)), *book_t = book + n;
     float *panels = book_t + n;
     if (!m->codebooks || !m->codebook_norms || !book) {
