@@ -22,12 +22,6 @@
  * add), whatever the tile shape, so results do not depend on chunk sizes or thread counts:
  * streaming and whole-signal processing give the same bits. */
 
-static inline float amat_get(const ecl_amat *a, int k, int m)
-{
-    const size_t i = ecl_amat_index(a, k, m);
-    return a->f16 ? ecl_half_to_float(a->f16[i]) : a->f32[i];
-}
-
 /* MB x nb tile (nb <= NB): broadcast B, vectorise over the rows of A^T. */
 static void tile_full(int nb, int K, const ecl_amat *at, const float *const *B, int n0,
                       const float *bias, int m0, float *C, int ldc)
@@ -61,7 +55,7 @@ static void tile_edge(int mb, int nb, int K, const ecl_amat *at, const float *co
         for (int c = 0; c < nb; c++) {
             float acc = bias ? bias[m0 + r] : 0.0f;
             for (int k = 0; k < K; k++)
-                acc += amat_get(at, k, m0 + r) * B[k][n0 + c];
+                acc += ecl_amat_get(at, k, m0 + r) * B[k][n0 + c];
             C[(size_t)(m0 + r) * ldc + n0 + c] = acc;
         }
 }
@@ -181,20 +175,13 @@ void ecl_k_gemm_rows(int M, int N, int K, ecl_amat a, const float *const *B, con
     }
 }
 
-void ecl_k_transpose(const float *a, int rows, int cols, float *at)
-{
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            at[(size_t)c * rows + r] = a[(size_t)r * cols + c];
-}
-
-void ecl_k_to_panels(const float *at, int K, int M, float *panels)
+void ecl_k_to_panels(const float *w, int K, int M, size_t k_step, size_t m_step, float *panels)
 {
     const ecl_amat layout = ecl_amat_panels(panels, NULL, K);
     memset(panels, 0, ecl_panels_size(M, K) * sizeof *panels);
     for (int k = 0; k < K; k++)
         for (int m = 0; m < M; m++)
-            panels[ecl_amat_index(&layout, k, m)] = at[(size_t)k * M + m];
+            panels[ecl_amat_index(&layout, k, m)] = w[(size_t)k * k_step + (size_t)m * m_step];
 }
 
 int ecl_k_to_half(const float *src, size_t n, uint16_t *dst)

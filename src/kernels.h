@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "encodec.h"
+#include "util.h"
 
 /* How a kernel call runs: the instruction-set path (never ENCODEC_KERNELS_AUTO here) and the
  * number of OpenMP threads. The portable C path is the specification; a SIMD path computes
@@ -70,8 +71,17 @@ static inline size_t ecl_panels_size(int M, int K)
     return (size_t)(M + ECL_PANEL - 1) / ECL_PANEL * ECL_PANEL * (size_t)K;
 }
 
-/* The panel layout of at ([K][M] rows; ecl_panels_size(M, K) floats out, padding zero). */
-void ecl_k_to_panels(const float *at, int K, int M, float *panels);
+/* Element (k, m) of A, widened. */
+static inline float ecl_amat_get(const ecl_amat *a, int k, int m)
+{
+    const size_t i = ecl_amat_index(a, k, m);
+    return a->f16 ? ecl_half_to_float(a->f16[i]) : a->f32[i];
+}
+
+/* The panel layout (ecl_panels_size(M, K) floats out, padding zero) of the K x M matrix whose
+ * element (k, m) is w[k * k_step + m * m_step]: k_step = M, m_step = 1 for A^T given as
+ * [K][M]; k_step = 1, m_step = K for a weight as its file stores it, [M][K]. */
+void ecl_k_to_panels(const float *w, int K, int M, size_t k_step, size_t m_step, float *panels);
 
 /* An M x K matrix in panels at p (f32) or h (f16, the other NULL). */
 static inline ecl_amat ecl_amat_panels(const float *p, const uint16_t *h, int K)
@@ -96,9 +106,6 @@ static inline ecl_amat ecl_amat_at(ecl_amat a, size_t offset)
 void ecl_k_gemm_rows(int M, int N, int K, ecl_amat a, const float *const *B, const float *bias,
                      float *C, int ldc, const ecl_exec *ex);
 
-/* at[c][r] = a[r][c] for a [rows][cols]. */
-void ecl_k_transpose(const float *a, int rows, int cols, float *at);
-
 /* A float32 matrix of n values as float16 (round to nearest even); returns 0 if a value is
  * beyond the float16 range (the caller then keeps float32). */
 int ecl_k_to_half(const float *src, size_t n, uint16_t *dst);
@@ -109,8 +116,7 @@ size_t ecl_k_conv1d_scratch_ptrs(int c_in, int kernel);
 
 /* y[o][t] = bias[o] + sum_i sum_j w[o][i][j] * x[i][t*stride + j*dilation], t < t_out.
  * x: [c_in][x_stride] already padded (needs (t_out-1)*stride + (k-1)*dilation + 1 samples);
- * w: the transposed weights [c_in * k][c_out] (ecl_k_transpose of [c_out][c_in * k]), any
- * layout; y: [c_out][t_out]. */
+ * w: the weights as A^T, [c_in * k][c_out] (any layout); y: [c_out][t_out]. */
 void ecl_k_conv1d(const float *x, int c_in, int x_len, int x_stride, ecl_amat w,
                   const float *bias, int c_out, int kernel, int stride, int dilation,
                   float *y, int t_out, float *scratch, const float **ptrs, const ecl_exec *ex);

@@ -313,10 +313,23 @@ static int keep_panels(loader *ld, const char *name, const float *w, size_t n, i
     return ENCODEC_OK;
 }
 
+/* Keep the matrix w of M rows by K as the file stores it ([M][K]) as A^T (K x M) in panels. */
+static int keep_matrix(loader *ld, const char *name, const float *w, int M, int K, ecl_amat *out)
+{
+    const size_t n = ecl_panels_size(M, K);
+    float *panels = ecl_calloc(n, sizeof(float));
+    if (!panels)
+        return alloc_fail(ld);
+    ecl_k_to_panels(w, K, M, 1, (size_t)K, panels);
+    const int err = keep_panels(ld, name, panels, n, K, out);
+    ecl_free(panels);
+    return err;
+}
+
 static int bind_conv_weights(loader *ld, const char *base, const char *inner, int transposed,
                              const int64_t *wshape, size_t n, float *w, ecl_conv *cv);
 static int relayout_conv(loader *ld, const char *name, int transposed, int c_in, int c_out,
-                         int kernel, int stride, size_t n, const float *w, ecl_conv *cv);
+                         int kernel, int stride, const float *w, ecl_conv *cv);
 
 /* Bind a (transposed) convolution whose module path is `base` (e.g. "encoder.model.0.conv"):
  * weights under base.conv / base.convtr, GroupNorm under base.norm. */
@@ -345,7 +358,7 @@ static int bind_conv(loader *ld, const char *base, int transposed, int c_in, int
     snprintf(name, sizeof name, "%s.%s.%s", base, inner,
              ld->m->cfg.group_norm ? "weight" : "weight_v");
     if (!err)
-        err = relayout_conv(ld, name, transposed, c_in, c_out, kernel, stride, n, w, cv);
+        err = relayout_conv(ld, name, transposed, c_in, c_out, kernel, stride, w, cv);
     ecl_free(w);
     return err;
 }
@@ -415,23 +428,19 @@ static int bind_conv_weights(loader *ld, const char *base, const char *inner, in
     return ENCODEC_OK;
 }
 
-/* The kernels' layouts: transposed for convolutions, polyphase for transposed ones (n: the
- * weights' size, w: as in the file). */
+/* The kernels' layouts: transposed for convolutions, polyphase for transposed ones (w: as in
+ * the file). */
 static int relayout_conv(loader *ld, const char *name, int transposed, int c_in, int c_out,
-                         int kernel, int stride, size_t n, const float *w, ecl_conv *cv)
+                         int kernel, int stride, const float *w, ecl_conv *cv)
 {
-    const int K = c_in * (transposed ? ecl_k_convtr_taps(kernel, stride) : kernel);
-    const size_t n_out = (size_t)(transposed ? stride : 1) * ecl_panels_size(c_out, K);
-    float *laid = ecl_calloc(n_out + (transposed ? 0 : n), sizeof(float));
+    if (!transposed)
+        return keep_matrix(ld, name, w, c_out, c_in * kernel, &cv->weight);
+    const int K = c_in * ecl_k_convtr_taps(kernel, stride);
+    const size_t n_out = (size_t)stride * ecl_panels_size(c_out, K);
+    float *laid = ecl_calloc(n_out, sizeof(float));
     if (!laid)
         return alloc_fail(ld);
-    if (transposed) {
-        ecl_k_convtr_relayout(w, c_in, c_out, kernel, stride, laid);
-    } else {
-        float *rows = laid + n_out;
-        ecl_k_transpose(w, c_out, K, rows);
-        ecl_k_to_panels(rows, K, c_out, laid);
-    }
+    ecl_k_convtr_relayout(w, c_in, c_out, kernel, stride, laid);
     const int err = keep_panels(ld, name, laid, n_out, K, &cv->weight);
     ecl_free(laid);
     return err;
@@ -473,9 +482,7 @@ static int bind_lstm(loader *ld, const char *side, int index, int dim, ecl_lstm 
     ls->bias = model_alloc_bytes(m, (size_t)layers * sizeof(float *));
     if (!ls->w_ih || !ls->w_hh_t || !ls->bias)
         return alloc_fail(ld);
-    const size_t n = (size_t)4 * dim * dim, n_panels = ecl_panels_size(4 * dim, dim);
-    float *w_tmp = ecl_calloc(2 * n + n_panels, sizeof(float)), *w_t = w_tmp + n, *b_hh = w_tmp;
-    float *panels = w_t + n;
+    float *w_tmp = ecl_calloc((size_t)4 * dim * dim, sizeof(float)), *b_hh = w_tmp;
     if (!w_tmp)
         return alloc_fail(ld);
     err = ENCODEC_OK;
@@ -488,16 +495,12 @@ static int bind_lstm(loader *ld, const char *side, int index, int dim, ecl_lstm 
         snprintf(name, sizeof name, "%s.model.%d.lstm.weight_ih_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 2, wshape, w_tmp)))
             break;
-        ecl_k_transpose(w_tmp, 4 * dim, dim, w_t);
-        ecl_k_to_panels(w_t, dim, 4 * dim, panels);
-        if ((err = keep_panels(ld, name, panels, n_panels, dim, &ls->w_ih[l])))
+        if ((err = keep_matrix(ld, name, w_tmp, 4 * dim, dim, &ls->w_ih[l])))
             break;
         snprintf(name, sizeof name, "%s.model.%d.lstm.weight_hh_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 2, wshape, w_tmp)))
             break;
-        ecl_k_transpose(w_tmp, 4 * dim, dim, w_t);
-        ecl_k_to_panels(w_t, dim, 4 * dim, panels);
-        if ((err = keep_panels(ld, name, panels, n_panels, dim, &ls->w_hh_t[l])))
+        if ((err = keep_matrix(ld, name, w_tmp, 4 * dim, dim, &ls->w_hh_t[l])))
             break;
         snprintf(name, sizeof name, "%s.model.%d.lstm.bias_ih_l%d", side, index, l);
         if ((err = load_tensor(ld, name, 1, bshape, ls->bias[l])))
@@ -597,10 +600,7 @@ static int bind_quantizer(loader *ld)
     int err;
     m->codebooks = model_alloc_bytes(m, (size_t)c->n_q * sizeof *m->codebooks);
     m->codebook_norms = model_alloc(m, (size_t)c->n_q * c->bins);
-    const size_t n = (size_t)c->bins * c->dimension;
-    const size_t n_panels = ecl_panels_size(c->bins, c->dimension);
-    float *book = ecl_calloc(2 * n + n_panels, sizeof(float)), *book_t = book + n;
-    float *panels = book_t + n;
+    float *book = ecl_calloc((size_t)c->bins * c->dimension, sizeof(float));
     if (!m->codebooks || !m->codebook_norms || !book) {
         ecl_free(book);
         return alloc_fail(ld);
@@ -631,9 +631,7 @@ static int bind_quantizer(loader *ld)
             m->codebook_norms[(size_t)q * c->bins + j] = s;
         }
         snprintf(name, sizeof name, "quantizer.vq.layers.%d._codebook.embed", q);
-        ecl_k_transpose(book, c->bins, c->dimension, book_t);
-        ecl_k_to_panels(book_t, c->dimension, c->bins, panels);
-        err = keep_panels(ld, name, panels, n_panels, c->dimension, &m->codebooks[q]);
+        err = keep_matrix(ld, name, book, c->bins, c->dimension, &m->codebooks[q]);
     }
     ecl_free(book);
     return err;

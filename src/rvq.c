@@ -7,14 +7,6 @@
 
 #include <float.h>
 
-#include "util.h"
-
-/* Component d of codeword j of a codebook. */
-static inline float codeword(const ecl_amat *book, int d, int j)
-{
-    const size_t i = ecl_amat_index(book, d, j);
-    return book->f16 ? ecl_half_to_float(book->f16[i]) : book->f32[i];
-}
 
 #define RVQ_BLOCK 32 /* frames per matrix product */
 
@@ -66,7 +58,7 @@ void ecl_rvq_encode(const encodec_model *m, const float *latent, int n_frames, i
                 codes[(size_t)(t0 + t) * n_codebooks + q] = best[t];
             for (int d = 0; d < dim; d++)
                 for (int t = 0; t < n; t++)
-                    r[(size_t)d * RVQ_BLOCK + t] -= codeword(book, d, best[t]);
+                    r[(size_t)d * RVQ_BLOCK + t] -= ecl_amat_get(book, d, best[t]);
         }
     }
 }
@@ -79,7 +71,7 @@ void ecl_rvq_decode(const encodec_model *m, const int32_t *codes, int n_frames,
         for (int d = 0; d < dim; d++) {
             float acc = 0.0f;
             for (int q = 0; q < n_codebooks; q++)
-                acc += codeword(&m->codebooks[q], d, codes[(size_t)t * n_codebooks + q]);
+                acc += ecl_amat_get(&m->codebooks[q], d, codes[(size_t)t * n_codebooks + q]);
             latent[(size_t)d * stride + t] = acc;
         }
 }

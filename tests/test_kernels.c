@@ -136,7 +136,7 @@ static void check_panels(problem *p, encodec_kernels isa, const float *want, flo
     assert_non_null(at);
     assert_non_null(rows_result);
     assert_non_null(h);
-    ecl_k_to_panels(p->at, p->K, p->M, panels);
+    ecl_k_to_panels(p->at, p->K, p->M, (size_t)p->M, 1, panels);
     p->a = ecl_amat_panels(panels, NULL, p->K);
     run(p, isa, 1, got);
     assert_memory_equal(got, want, sizeof(float) * n);
@@ -146,7 +146,7 @@ static void check_panels(problem *p, encodec_kernels isa, const float *want, flo
         p->at[i] = ecl_half_to_float(h[i]);
     p->a = ecl_amat_rows(p->at, p->M);
     run(p, isa, 1, rows_result);
-    ecl_k_to_panels(p->at, p->K, p->M, panels);
+    ecl_k_to_panels(p->at, p->K, p->M, (size_t)p->M, 1, panels);
     assert_true(ecl_k_to_half(panels, n_panels, h));
     p->a = ecl_amat_panels(NULL, h, p->K);
     run(p, isa, 2, got);
